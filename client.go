@@ -1,0 +1,493 @@
+package nodeipc
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Client is node-ipc's client: built by IPC.ConnectTo or IPC.ConnectToNet (or
+// NewClient), it connects in the background, reconnects with node-ipc's
+// Retry / MaxRetries / StopRetrying rules, and publishes connect, disconnect,
+// destroy, error and every application event, all from one goroutine in
+// order.
+//
+// Emits made while connecting or reconnecting are kept in a bounded outbox
+// (MaxOutboxBytes) and sent in order once connected.
+type Client struct {
+	// ID is the name this client is registered under in IPC.Of.
+	ID string
+
+	cfg     Config
+	rules   *rules
+	network string // "unix", "tcp", "tls"
+	address string
+	host    string // for TLS verification
+	events  registry
+
+	mu        sync.Mutex
+	conn      *conn // the live connection, nil while not connected
+	outbox    []byte
+	destroyed bool
+	closing   bool // Disconnect: flush the outbox, then stop
+	sync      *syncQueue
+
+	stopRetry  atomic.Bool
+	wake       chan struct{} // interrupts a retry wait
+	ctx        context.Context
+	cancel     context.CancelFunc
+	done       chan struct{}
+	reconnects atomic.Uint64
+}
+
+// NewClient builds a client for network ("unix", "tcp" or "tls") and address
+// (a socket path or host:port) and starts connecting. cfg nil means
+// DefaultConfig; it is copied.
+func NewClient(id, network, address string, cfg *Config) (*Client, error) {
+	c, err := newClient(id, network, address, cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.start()
+	return c, nil
+}
+
+func newClient(id, network, address string, cfg *Config) (*Client, error) {
+	conf := DefaultConfig()
+	if cfg != nil {
+		conf = *cfg
+	}
+	if id == "" {
+		return nil, errors.New("nodeipc: client id is empty")
+	}
+	r, err := newRules(&conf)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{ID: id, cfg: conf, rules: r, network: network, address: address,
+		wake: make(chan struct{}, 1), done: make(chan struct{})}
+	switch network {
+	case "unix", "local":
+		c.network = "unix"
+		if address == "" {
+			return nil, errors.New("nodeipc: client path is empty")
+		}
+	case "tcp", "tls":
+		host, port, err := net.SplitHostPort(address)
+		if err != nil {
+			return nil, fmt.Errorf("nodeipc: bad address %q: %w", address, err)
+		}
+		if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+			return nil, fmt.Errorf("nodeipc: bad port %q: want 1 to 65535", port)
+		}
+		c.host = host
+		if conf.TLS != nil {
+			c.network = "tls"
+		}
+	case "udp4", "udp6":
+		return nil, errors.New("nodeipc: a UDP endpoint is a server: use ServeNet with udp4 or udp6, and Server.Emit to a UDPPeer")
+	default:
+		return nil, fmt.Errorf("nodeipc: unknown network %q (want unix, tcp or tls)", network)
+	}
+	if r.assured {
+		if err := assuredClientCheck(c); err != nil {
+			return nil, err
+		}
+	}
+	if conf.Sync {
+		c.sync = newSyncQueue(conf.MaxOutboxBytes)
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	return c, nil
+}
+
+func (c *Client) start() { go c.run() }
+
+// On registers a handler: an application event name, "*" for every
+// application event, or connect, disconnect, destroy, error (data in raw
+// mode).
+func (c *Client) On(event string, h func(*Message)) { c.events.on(event, h) }
+
+// Off removes every handler of an event.
+func (c *Client) Off(event string) { c.events.off(event) }
+
+// Emit sends one event. It returns nil once the frame is queued: on the
+// connection, or in the outbox while (re)connecting. Otherwise it says why
+// the frame will not be sent: an invalid event, data that cannot be encoded,
+// a full queue, a disabled outbox (ErrNotConnected), or a destroyed client.
+// In raw mode the bytes are data, or event when data is nil (node-ipc's
+// emit(value)).
+func (c *Client) Emit(event string, data any) error {
+	buf := getBuf()
+	defer putBuf(buf)
+	var frame []byte
+	var err error
+	if c.rules.raw {
+		frame, err = appendRawValue((*buf)[:0], event, data, c.cfg.Encoding)
+	} else {
+		frame, err = c.rules.encodeFrame((*buf)[:0], event, data)
+	}
+	*buf = frame
+	if err != nil {
+		return err
+	}
+	if c.sync != nil {
+		return c.sync.push(c, frame)
+	}
+	return c.send(frame)
+}
+
+// send queues an encoded frame on the connection or in the outbox.
+func (c *Client) send(frame []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.destroyed || c.closing {
+		return ErrDestroyed
+	}
+	if c.conn != nil {
+		err := c.conn.enqueue(frame)
+		if !errors.Is(err, ErrClosed) {
+			return err
+		}
+		// The connection is going away; the frame waits for the next one.
+	}
+	if c.cfg.MaxOutboxBytes <= 0 {
+		return ErrNotConnected
+	}
+	if len(c.outbox)+len(frame) > c.cfg.MaxOutboxBytes {
+		return fmt.Errorf("%w: %d bytes held, MaxOutboxBytes is %d", ErrOutboxFull, len(c.outbox), c.cfg.MaxOutboxBytes)
+	}
+	c.outbox = append(c.outbox, frame...)
+	return nil
+}
+
+// Connected reports whether the client has a live connection.
+func (c *Client) Connected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn != nil
+}
+
+// Destroyed reports whether the client gave up or was disconnected.
+func (c *Client) Destroyed() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.destroyed || c.closing
+}
+
+// Done is closed when the client has stopped for good.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Reconnects counts the successful connections after the first.
+func (c *Client) Reconnects() uint64 { return c.reconnects.Load() }
+
+// StopRetrying stops reconnecting: a pending retry ends with destroy, and a
+// later disconnect is final (node-ipc's stopRetrying set at run time).
+func (c *Client) StopRetrying() {
+	c.stopRetry.Store(true)
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Disconnect closes the client for good: frames already accepted by Emit are
+// written first (waiting up to FlushTimeout for a connection if it is not
+// connected), then the connection closes. No disconnect or destroy events
+// follow (node-ipc 14); frames that could not be sent are reported as an
+// error event. It does not wait; Close does.
+func (c *Client) Disconnect() {
+	c.mu.Lock()
+	if c.destroyed || c.closing {
+		c.mu.Unlock()
+		return
+	}
+	c.closing = true
+	conn := c.conn
+	pendingOutbox := len(c.outbox) > 0
+	c.mu.Unlock()
+	if c.sync != nil {
+		c.sync.fail(ErrDestroyed)
+	}
+	switch {
+	case conn != nil:
+		conn.close(true)
+	case !pendingOutbox:
+		c.cancel()
+	default:
+		// The run loop keeps trying for FlushTimeout, then flushes.
+		time.AfterFunc(c.cfg.FlushTimeout, c.cancel)
+	}
+}
+
+// Close disconnects and waits until the client has stopped or ctx ends.
+// Do not call it from this client's handlers.
+func (c *Client) Close(ctx context.Context) error {
+	c.Disconnect()
+	select {
+	case <-c.done:
+		return nil
+	case <-ctx.Done():
+		c.cancel()
+		c.mu.Lock()
+		conn := c.conn
+		c.mu.Unlock()
+		if conn != nil {
+			conn.close(false)
+		}
+		<-c.done
+		return ctx.Err()
+	}
+}
+
+func (c *Client) publish(typ string, err error) {
+	c.events.emit(&Message{Type: typ, Err: err})
+}
+
+// run connects, serves, and reconnects until the client is done. Every event
+// of the client is published from here.
+func (c *Client) run() {
+	defer close(c.done)
+	defer c.cancel()
+	retries := c.cfg.MaxRetries
+	attempt := 0
+	connectedBefore := false
+	for {
+		nc, err := c.dial()
+		if c.ctx.Err() != nil && err != nil {
+			c.finalDrop()
+			return
+		}
+		if err != nil {
+			c.cfg.log("connection to", c.address, "failed:", err)
+			c.publish("error", err)
+			if !c.mayRetry(&retries) {
+				c.giveUp()
+				return
+			}
+			attempt++
+			c.publish("disconnect", nil)
+			if !c.wait(attempt) {
+				c.giveUp()
+				return
+			}
+			continue
+		}
+		retries, attempt = c.cfg.MaxRetries, 0
+		if connectedBefore {
+			c.reconnects.Add(1)
+		}
+		connectedBefore = true
+		perr, closing := c.serveConn(nc)
+		if closing {
+			c.finalDrop()
+			return
+		}
+		if perr != nil {
+			c.publish("error", perr)
+		}
+		var pe *ProtocolError
+		if errors.As(perr, &pe) {
+			// A protocol violation is final, as in node-ipc 14.
+			c.giveUp()
+			return
+		}
+		if !c.mayRetry(&retries) {
+			c.giveUp()
+			return
+		}
+		attempt++
+		c.publish("disconnect", nil)
+		if !c.wait(attempt) {
+			c.giveUp()
+			return
+		}
+	}
+}
+
+func (c *Client) dial() (net.Conn, error) {
+	ctx := c.ctx
+	if c.cfg.DialTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.DialTimeout)
+		defer cancel()
+	}
+	switch c.network {
+	case "unix":
+		return dialLocal(ctx, c.address)
+	}
+	d := net.Dialer{}
+	if ia := c.cfg.Interface; ia.LocalAddress != "" || ia.LocalPort != 0 {
+		ip := net.ParseIP(ia.LocalAddress)
+		d.LocalAddr = &net.TCPAddr{IP: ip, Port: ia.LocalPort}
+	}
+	if c.network == "tls" {
+		tc, err := c.cfg.TLS.clientConfig(c.host, c.rules.assured)
+		if err != nil {
+			return nil, err
+		}
+		td := tls.Dialer{NetDialer: &d, Config: tc}
+		return td.DialContext(ctx, "tcp", c.address)
+	}
+	return d.DialContext(ctx, "tcp", c.address)
+}
+
+// serveConn runs one connection until it ends; it reports the error that
+// ended it (nil for a clean close) and whether the client is closing.
+func (c *Client) serveConn(nc net.Conn) (error, bool) {
+	cn := newConn(nc, c.rules, c.cfg.FlushTimeout)
+	c.mu.Lock()
+	cn.pending, c.outbox = c.outbox, nil
+	c.conn = cn
+	closing := c.closing
+	c.mu.Unlock()
+	cn.start()
+	if closing {
+		cn.close(true)
+		cn.finish()
+		c.mu.Lock()
+		c.conn = nil
+		c.mu.Unlock()
+		return nil, true
+	}
+	if c.sync != nil {
+		c.sync.connected(c)
+	}
+	c.cfg.log("connected to", c.address)
+	c.publish("connect", nil)
+	err := cn.readLoop(func(typ, data []byte) {
+		if c.rules.raw {
+			c.events.emit(&Message{Type: "data", Data: append(json.RawMessage(nil), data...)})
+		} else {
+			c.events.dispatch(typ, data, nil)
+		}
+		if c.sync != nil {
+			c.sync.advance(c)
+		}
+	})
+	cn.finish()
+	c.mu.Lock()
+	c.conn = nil
+	unsent := cn.takeUnsent()
+	if len(unsent) > 0 && c.cfg.MaxOutboxBytes > 0 {
+		c.outbox = append(unsent, c.outbox...)
+	}
+	closing = c.closing
+	c.mu.Unlock()
+	c.cfg.log("connection to", c.address, "closed")
+	return err, closing
+}
+
+// mayRetry applies node-ipc's rule: stop when StopRetrying is set or no
+// retries remain; otherwise count one down.
+func (c *Client) mayRetry(retries *int) bool {
+	if c.cfg.StopRetrying || c.stopRetry.Load() || c.ctx.Err() != nil {
+		return false
+	}
+	if *retries == RetryForever || *retries < 0 {
+		return true
+	}
+	if *retries < 1 {
+		return false
+	}
+	*retries--
+	return true
+}
+
+// wait sleeps until the next attempt; false means stop instead.
+func (c *Client) wait(attempt int) bool {
+	d := c.cfg.Retry
+	if c.cfg.Backoff != nil {
+		d = c.cfg.Backoff(attempt)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-c.ctx.Done():
+	case <-c.wake:
+	}
+	if c.ctx.Err() != nil {
+		return false
+	}
+	return !c.stopRetry.Load()
+}
+
+// giveUp ends the client after a final failure: destroy follows disconnect,
+// and frames still in the outbox are reported as lost.
+func (c *Client) giveUp() {
+	c.mu.Lock()
+	closing := c.closing
+	c.destroyed = true
+	c.mu.Unlock()
+	if closing || c.ctx.Err() != nil {
+		c.finalDrop()
+		return
+	}
+	c.dropOutbox("the client gave up reconnecting")
+	c.publish("disconnect", nil)
+	c.publish("destroy", nil)
+}
+
+// finalDrop ends a client that was disconnected on purpose: no lifecycle
+// events, but frames that could not be sent are reported.
+func (c *Client) finalDrop() {
+	c.mu.Lock()
+	c.destroyed = true
+	c.mu.Unlock()
+	c.dropOutbox("the client was disconnected before it could send them")
+}
+
+func (c *Client) dropOutbox(why string) {
+	c.mu.Lock()
+	n := countFrames(c.outbox, c.rules)
+	c.outbox = nil
+	c.mu.Unlock()
+	if c.sync != nil {
+		n += c.sync.fail(ErrDestroyed)
+	}
+	if n > 0 {
+		c.publish("error", &UnsentError{Frames: n, Reason: why})
+	}
+}
+
+func countFrames(b []byte, r *rules) int {
+	if len(b) == 0 {
+		return 0
+	}
+	if r.raw {
+		return 1
+	}
+	n := 0
+	for i := 0; ; {
+		j := indexDelim(b[i:], r.delim)
+		if j < 0 {
+			return n
+		}
+		n++
+		i += j + len(r.delim)
+	}
+}
+
+// UnsentError reports frames accepted by Emit that were never sent, because
+// the client gave up or was disconnected before it could connect.
+type UnsentError struct {
+	Frames int
+	Reason string
+}
+
+func (e *UnsentError) Error() string {
+	return fmt.Sprintf("nodeipc: %d queued frame(s) not sent: %s", e.Frames, e.Reason)
+}

@@ -1,0 +1,167 @@
+package nodeipc
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"os"
+	"time"
+)
+
+// Defaults, as node-ipc 14 has them unless noted.
+const (
+	DefaultAppSpace           = "app."
+	DefaultNetworkHost        = "127.0.0.1"
+	DefaultNetworkPort        = 8000
+	DefaultDelimiter          = "\f"
+	DefaultEncoding           = "utf8"
+	DefaultRetry              = 500 * time.Millisecond
+	DefaultMaxConnections     = 100
+	DefaultLogDepth           = 5
+	DefaultMaxMessageSize     = 1 << 20 // guarded and assured
+	DefaultMaxPendingBytes    = 8 << 20
+	DefaultMaxEventNameLength = 256
+	DefaultMessageTimeout     = 30 * time.Second
+	// DefaultMaxOutboxBytes bounds what a client keeps while (re)connecting
+	// (nodeipc's own; node-ipc drops such emits).
+	DefaultMaxOutboxBytes = 8 << 20
+	// DefaultMaxReadBuffer bounds an unfinished frame in every profile, so no
+	// peer can make a reader buffer without limit (nodeipc's own).
+	DefaultMaxReadBuffer = 64 << 20
+	// DefaultFlushTimeout bounds how long Stop and Disconnect wait to write
+	// what was accepted before they close (nodeipc's own).
+	DefaultFlushTimeout = 5 * time.Second
+	// LegacySocketRoot is node-ipc 9 and 10's socket root.
+	LegacySocketRoot = "/tmp/"
+	// RetryForever as MaxRetries retries without limit (node-ipc's Infinity).
+	RetryForever = -1
+)
+
+// Config holds node-ipc's settings with their Go spelling. New fills it with
+// node-ipc 14's defaults; a client or server copies it when it is built, so
+// later changes affect only endpoints built later.
+type Config struct {
+	AppSpace    string // prefix of local endpoint names: SocketRoot + AppSpace + ID
+	SocketRoot  string // directory of local endpoints (node-ipc 14's owner-only root by default)
+	ID          string // this process's id (default: the host name)
+	NetworkHost string // default host for ServeNet and ConnectToNet
+	NetworkPort int    // default port for ServeNet and ConnectToNet
+
+	Encoding  string // raw mode: how Emit turns a string into bytes (utf8, hex, ascii, base64, utf16le, latin1)
+	RawBuffer bool   // raw mode: no framing, no JSON (node-ipc's rawBuffer; same as Parser "raw")
+	Delimiter string // frame delimiter, one or more bytes (default "\f")
+	Sync      bool   // client: one emit in flight, the next after an inbound message
+	Parser    string // ParserRaw, ParserFast (default), ParserGuarded or ParserAssured
+	// Legacy writes null, "" and NaN data as {} as node-ipc 9 and 10 do. Use
+	// NewLegacy for their socket root too.
+	Legacy bool
+
+	Silent      bool             // Log writes nothing
+	LogInColor  bool             // Log colours rendered values
+	LogDepth    int              // how deep Log renders nested values
+	LogPayloads bool             // the library's own log lines include payloads
+	Logger      func(string)     // receives one string per Log call; nil: Slog at Info level
+	Slog        *slog.Logger     // structured logging; nil: slog.Default()
+	TLS         *TLSConfig       // nil: no TLS; set for TLS servers and clients
+	Interface   Interface        // local address for network clients
+	Backoff     func(int) time.Duration // optional retry delay per attempt (1, 2, ...); nil: Retry every time
+
+	MaxConnections int           // stream servers refuse connections beyond this many
+	Retry          time.Duration // delay between reconnect attempts
+	MaxRetries     int           // retries after the first attempt; RetryForever for no limit
+	StopRetrying   bool          // never reconnect
+	Unlink         bool          // remove a stale socket file (never another kind of file) before listening
+	ReadableAll    bool          // local endpoints readable by every user
+	WritableAll    bool          // local endpoints writable by every user
+	// SecureSocketRoot creates SocketRoot 0700 and refuses one that is a
+	// symlink or owned by someone else, when a server's path lies inside it.
+	SecureSocketRoot bool
+	IdentifyPeer     bool // set Socket.ID from a truthy data.id in received messages
+
+	MaxMessageSize      int           // guarded: largest frame in bytes, without the delimiter
+	MaxPendingBytes     int           // bytes queued for writing per connection before Emit refuses
+	MaxEventNameLength  int           // guarded: longest event name in UTF-16 code units
+	MessageTimeout      time.Duration // guarded: longest wait for the rest of a frame; 0 disables
+	AllowReservedEvents bool          // deliver peer events named like lifecycle events (not in assured)
+	AllowedEvents       []string      // assured: the only events accepted and sent
+	MaxOutboxBytes      int           // client: bytes kept while not connected; 0 drops (node-ipc) with an error
+	MaxReadBuffer       int           // every profile: largest unfinished frame held
+	FlushTimeout        time.Duration // how long Stop and Disconnect flush before closing
+	DialTimeout         time.Duration // one connection attempt; 0: no limit but the OS's
+	UDPPeerIdleTimeout  time.Duration // UDP: forget peers silent this long; 0 keeps them (node-ipc)
+	// AllowedUIDs, when not empty, is the list of user ids a Unix-socket
+	// server accepts, checked with the kernel's peer credentials.
+	AllowedUIDs []int
+}
+
+// Interface selects the local side of network connections (node-ipc's
+// `interface`).
+type Interface struct {
+	LocalAddress string
+	LocalPort    int
+}
+
+// TLSConfig is node-ipc's `tls` settings. Files are PEM. A Go program may set
+// Config instead of (or on top of) the node-ipc fields.
+type TLSConfig struct {
+	Private            string   // path of the private key (node-ipc's `private`)
+	Public             string   // path of the certificate chain (node-ipc's `public`)
+	Key, Cert          []byte   // inline PEM key and certificate (node-ipc's `key`, `cert`)
+	CA                 [][]byte // inline PEM certificates to trust (node-ipc's `ca`)
+	TrustedConnections []string // paths of certificates to trust, added to CA
+	// RequestCert asks clients for a certificate; nil: true when CA or
+	// TrustedConnections is set (node-ipc 14).
+	RequestCert *bool
+	// RejectUnauthorized verifies the peer; nil: true for clients, and for
+	// servers that request a certificate (node-ipc 14).
+	RejectUnauthorized *bool
+	ServerName         string      // name the client verifies; default: the host dialled
+	Config             *tls.Config // a Go configuration used as the base, cloned
+}
+
+// DefaultConfig returns node-ipc 14's defaults.
+func DefaultConfig() Config {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	return Config{
+		AppSpace:           DefaultAppSpace,
+		SocketRoot:         DefaultSocketRoot(),
+		ID:                 host,
+		NetworkHost:        DefaultNetworkHost,
+		NetworkPort:        DefaultNetworkPort,
+		Encoding:           DefaultEncoding,
+		Delimiter:          DefaultDelimiter,
+		Parser:             ParserFast,
+		LogInColor:         true,
+		LogDepth:           DefaultLogDepth,
+		MaxConnections:     DefaultMaxConnections,
+		Retry:              DefaultRetry,
+		MaxRetries:         RetryForever,
+		Unlink:             true,
+		SecureSocketRoot:   true,
+		MaxMessageSize:     DefaultMaxMessageSize,
+		MaxPendingBytes:    DefaultMaxPendingBytes,
+		MaxEventNameLength: DefaultMaxEventNameLength,
+		MessageTimeout:     DefaultMessageTimeout,
+		MaxOutboxBytes:     DefaultMaxOutboxBytes,
+		MaxReadBuffer:      DefaultMaxReadBuffer,
+		FlushTimeout:       DefaultFlushTimeout,
+	}
+}
+
+// LegacyConfig returns node-ipc 9 and 10's defaults: the /tmp/ socket root
+// and legacy data normalisation.
+func LegacyConfig() Config {
+	c := DefaultConfig()
+	c.SocketRoot = LegacySocketRoot
+	c.Legacy = true
+	return c
+}
+
+func (c *Config) slog() *slog.Logger {
+	if c.Slog != nil {
+		return c.Slog
+	}
+	return slog.Default()
+}

@@ -1,0 +1,307 @@
+package nodeipc
+
+import (
+	"encoding/json"
+	"unicode/utf8"
+)
+
+// maxJSONDepth bounds the nesting of arrays and objects in a received frame,
+// so that no frame can exhaust the stack of the reader.
+const maxJSONDepth = 10000
+
+// parseEnvelope reads one frame (without its delimiter): a JSON object whose
+// "type" member is a non-empty string. It returns the event name and the raw
+// bytes of "data" (nil when absent), both slices of frame when the name has
+// no escapes, so the common case allocates nothing. Extra members, any member
+// order and JSON whitespace are accepted; for duplicate members the last one
+// wins, as with JSON.parse. Invalid JSON (including invalid UTF-8) gives
+// ERR_IPC_INVALID_JSON, a valid non-object ERR_IPC_INVALID_MESSAGE, and a
+// missing or non-string or empty type ERR_IPC_INVALID_EVENT.
+func parseEnvelope(frame []byte) (typ, data []byte, perr *ProtocolError) {
+	i := skipWS(frame, 0)
+	if i >= len(frame) {
+		return nil, nil, protoErr(CodeInvalidJSON, "empty frame")
+	}
+	if frame[i] != '{' {
+		end, ok := scanValue(frame, i, 0)
+		if !ok || skipWS(frame, end) != len(frame) {
+			return nil, nil, invalidJSON(frame)
+		}
+		return nil, nil, protoErr(CodeInvalidMessage, "message must be a JSON object")
+	}
+	var typStart, typEnd = -1, -1
+	typEscaped := false
+	typIsString := false
+	i = skipWS(frame, i+1)
+	if i < len(frame) && frame[i] == '}' {
+		i++
+	} else {
+		for {
+			if i >= len(frame) || frame[i] != '"' {
+				return nil, nil, invalidJSON(frame)
+			}
+			keyEnd, keyEsc, ok := scanString(frame, i)
+			if !ok {
+				return nil, nil, invalidJSON(frame)
+			}
+			key := frame[i+1 : keyEnd-1]
+			if keyEsc {
+				key = unescapeKey(frame[i:keyEnd])
+			}
+			i = skipWS(frame, keyEnd)
+			if i >= len(frame) || frame[i] != ':' {
+				return nil, nil, invalidJSON(frame)
+			}
+			i = skipWS(frame, i+1)
+			valStart := i
+			var valEnd int
+			if i < len(frame) && frame[i] == '"' {
+				var esc bool
+				valEnd, esc, ok = scanString(frame, i)
+				if string(key) == "type" {
+					typEscaped = esc
+					typIsString = true
+				}
+			} else {
+				valEnd, ok = scanValue(frame, i, 1)
+				if string(key) == "type" {
+					typIsString = false
+				}
+			}
+			if !ok {
+				return nil, nil, invalidJSON(frame)
+			}
+			switch string(key) {
+			case "type":
+				typStart, typEnd = valStart, valEnd
+			case "data":
+				data = frame[valStart:valEnd]
+			}
+			i = skipWS(frame, valEnd)
+			if i >= len(frame) {
+				return nil, nil, invalidJSON(frame)
+			}
+			if frame[i] == ',' {
+				i = skipWS(frame, i+1)
+				continue
+			}
+			if frame[i] != '}' {
+				return nil, nil, invalidJSON(frame)
+			}
+			i++
+			break
+		}
+	}
+	if skipWS(frame, i) != len(frame) {
+		return nil, nil, invalidJSON(frame)
+	}
+	if typStart < 0 {
+		return nil, nil, protoErr(CodeInvalidEvent, "message type is missing")
+	}
+	if !typIsString {
+		return nil, nil, protoErr(CodeInvalidEvent, "message type must be a string")
+	}
+	if typEnd-typStart == 2 {
+		return nil, nil, protoErr(CodeInvalidEvent, "message type must not be empty")
+	}
+	if typEscaped {
+		var s string
+		if err := json.Unmarshal(frame[typStart:typEnd], &s); err != nil {
+			return nil, nil, invalidJSON(frame)
+		}
+		return []byte(s), data, nil
+	}
+	return frame[typStart+1 : typEnd-1], data, nil
+}
+
+func invalidJSON(frame []byte) *ProtocolError {
+	if !utf8.Valid(frame) {
+		return protoErr(CodeInvalidJSON, "frame is not valid UTF-8")
+	}
+	return protoErr(CodeInvalidJSON, "frame is not valid JSON")
+}
+
+func unescapeKey(quoted []byte) []byte {
+	var s string
+	if json.Unmarshal(quoted, &s) != nil {
+		return nil
+	}
+	return []byte(s)
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// scanString validates the JSON string starting at b[i] (a '"') and returns
+// the index after its closing quote and whether it holds escapes. Raw control
+// characters, bad escapes and invalid UTF-8 make it fail.
+func scanString(b []byte, i int) (end int, escaped, ok bool) {
+	i++
+	start := i
+	nonASCII := false
+	for i < len(b) {
+		c := b[i]
+		switch {
+		case c == '"':
+			if nonASCII && !utf8.Valid(b[start:i]) {
+				return 0, false, false
+			}
+			return i + 1, escaped, true
+		case c == '\\':
+			escaped = true
+			if i+1 >= len(b) {
+				return 0, false, false
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(b) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
+					return 0, false, false
+				}
+				i += 6
+			default:
+				return 0, false, false
+			}
+		case c < 0x20:
+			return 0, false, false
+		default:
+			if c >= utf8.RuneSelf {
+				nonASCII = true
+			}
+			i++
+		}
+	}
+	return 0, false, false
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// scanValue validates the JSON value starting at b[i] and returns the index
+// after it. depth counts the enclosing arrays and objects.
+func scanValue(b []byte, i, depth int) (int, bool) {
+	if i >= len(b) {
+		return 0, false
+	}
+	switch c := b[i]; {
+	case c == '"':
+		end, _, ok := scanString(b, i)
+		return end, ok
+	case c == '{' || c == '[':
+		if depth >= maxJSONDepth {
+			return 0, false
+		}
+		return scanContainer(b, i, depth+1)
+	case c == '-' || c >= '0' && c <= '9':
+		return scanNumber(b, i)
+	case c == 't':
+		return scanLiteral(b, i, "true")
+	case c == 'f':
+		return scanLiteral(b, i, "false")
+	case c == 'n':
+		return scanLiteral(b, i, "null")
+	}
+	return 0, false
+}
+
+func scanLiteral(b []byte, i int, lit string) (int, bool) {
+	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+		return 0, false
+	}
+	return i + len(lit), true
+}
+
+func scanContainer(b []byte, i, depth int) (int, bool) {
+	closer := byte(']')
+	object := b[i] == '{'
+	if object {
+		closer = '}'
+	}
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == closer {
+		return i + 1, true
+	}
+	for {
+		var ok bool
+		if object {
+			if i >= len(b) || b[i] != '"' {
+				return 0, false
+			}
+			if i, _, ok = scanString(b, i); !ok {
+				return 0, false
+			}
+			i = skipWS(b, i)
+			if i >= len(b) || b[i] != ':' {
+				return 0, false
+			}
+			i = skipWS(b, i+1)
+		}
+		if i, ok = scanValue(b, i, depth); !ok {
+			return 0, false
+		}
+		i = skipWS(b, i)
+		if i >= len(b) {
+			return 0, false
+		}
+		if b[i] == closer {
+			return i + 1, true
+		}
+		if b[i] != ',' {
+			return 0, false
+		}
+		i = skipWS(b, i+1)
+	}
+}
+
+func scanNumber(b []byte, i int) (int, bool) {
+	if b[i] == '-' {
+		i++
+	}
+	if i >= len(b) {
+		return 0, false
+	}
+	if b[i] == '0' {
+		i++
+	} else if b[i] >= '1' && b[i] <= '9' {
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	} else {
+		return 0, false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		d := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return 0, false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		d := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return 0, false
+		}
+	}
+	return i, true
+}

@@ -1,0 +1,223 @@
+package nodeipc
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+	"unicode/utf8"
+)
+
+// emptyObject is what node-ipc writes for omitted data.
+var emptyObject = []byte("{}")
+
+// appendEnvelope appends the compact JSON envelope {"type":...,"data":...}
+// for event and data to dst, byte for byte as node-ipc 14 writes it with
+// JSON.stringify: type first, no spaces, raw UTF-8 (U+2028 and U+2029
+// included), only '"', '\' and control characters escaped.
+//
+// data nil means omitted and is written as {}. A json.RawMessage (or a
+// *Message, whose Data is used) is written as given after a validity check.
+// With legacy set, null, "" and NaN are written as {} as node-ipc 9 and 10 do.
+func appendEnvelope(dst []byte, event string, data any, legacy bool) ([]byte, error) {
+	dst = append(dst, `{"type":`...)
+	dst = appendJSONString(dst, event)
+	dst = append(dst, `,"data":`...)
+	var err error
+	dst, err = appendData(dst, data, legacy)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, '}'), nil
+}
+
+func appendData(dst []byte, data any, legacy bool) ([]byte, error) {
+	switch v := data.(type) {
+	case nil:
+		return append(dst, emptyObject...), nil
+	case string:
+		if legacy && v == "" {
+			return append(dst, emptyObject...), nil
+		}
+		return appendJSONString(dst, v), nil
+	case json.RawMessage:
+		return appendRaw(dst, v, legacy)
+	case *Message:
+		if v == nil {
+			return append(dst, emptyObject...), nil
+		}
+		return appendRaw(dst, v.Data, legacy)
+	case bool:
+		return strconv.AppendBool(dst, v), nil
+	case int:
+		return strconv.AppendInt(dst, int64(v), 10), nil
+	case int64:
+		return strconv.AppendInt(dst, v, 10), nil
+	case int32:
+		return strconv.AppendInt(dst, int64(v), 10), nil
+	case uint64:
+		return strconv.AppendUint(dst, v, 10), nil
+	case uint32:
+		return strconv.AppendUint(dst, uint64(v), 10), nil
+	case float64:
+		return appendFloat(dst, v, legacy), nil
+	case float32:
+		return appendFloat(dst, float64(v), legacy), nil
+	}
+	return appendMarshaled(dst, data, legacy)
+}
+
+// appendRaw writes pre-encoded JSON as given. It must be one valid JSON
+// value; empty means omitted. Insignificant whitespace is removed so that a
+// whitespace delimiter such as "\n" can never occur inside the frame.
+func appendRaw(dst []byte, raw []byte, legacy bool) ([]byte, error) {
+	if len(raw) == 0 {
+		return append(dst, emptyObject...), nil
+	}
+	end, ok := scanValue(raw, skipWS(raw, 0), 0)
+	if !ok || skipWS(raw, end) != len(raw) {
+		return dst, errors.New("nodeipc: data is a json.RawMessage that is not one valid JSON value")
+	}
+	if !utf8.Valid(raw) {
+		return dst, errors.New("nodeipc: data is a json.RawMessage that is not valid UTF-8")
+	}
+	if legacy && (bytes.Equal(raw, []byte("null")) || bytes.Equal(raw, []byte(`""`))) {
+		return append(dst, emptyObject...), nil
+	}
+	if bytes.IndexAny(raw, " \t\r\n") < 0 {
+		return append(dst, raw...), nil
+	}
+	var b bytes.Buffer
+	_ = json.Compact(&b, raw) // validated above
+	return append(dst, b.Bytes()...), nil
+}
+
+// appendFloat formats f as JavaScript's Number#toString does (which is also
+// what encoding/json does); NaN and infinities are written as null, as
+// JSON.stringify does, or {} in legacy mode.
+func appendFloat(dst []byte, f float64, legacy bool) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		if legacy {
+			return append(dst, emptyObject...)
+		}
+		return append(dst, "null"...)
+	}
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	start := len(dst)
+	dst = strconv.AppendFloat(dst, f, format, -1, 64)
+	if format == 'e' {
+		// Turn 1e-07 into 1e-7, as JavaScript writes it.
+		n := len(dst) - start
+		if n >= 4 && dst[len(dst)-4] == 'e' && dst[len(dst)-3] == '-' && dst[len(dst)-2] == '0' {
+			dst[len(dst)-2] = dst[len(dst)-1]
+			dst = dst[:len(dst)-1]
+		}
+	}
+	return dst
+}
+
+var encoderPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// appendMarshaled encodes v with encoding/json (HTML escaping off) and turns
+// the \u2028 and \u2029 escapes encoding/json always writes back into raw
+// UTF-8, so the result equals JSON.stringify's for the same value.
+func appendMarshaled(dst []byte, v any, legacy bool) ([]byte, error) {
+	b := encoderPool.Get().(*bytes.Buffer)
+	defer func() {
+		if b.Cap() <= 1<<16 {
+			b.Reset()
+			encoderPool.Put(b)
+		}
+	}()
+	b.Reset()
+	enc := json.NewEncoder(b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return dst, fmt.Errorf("nodeipc: cannot encode data as JSON: %w", err)
+	}
+	out := bytes.TrimSuffix(b.Bytes(), []byte{'\n'})
+	if legacy && (bytes.Equal(out, []byte("null")) || bytes.Equal(out, []byte(`""`))) {
+		return append(dst, emptyObject...), nil
+	}
+	if !bytes.Contains(out, []byte(`\u202`)) {
+		return append(dst, out...), nil
+	}
+	return appendUnescapeLineSeparators(dst, out), nil
+}
+
+// appendUnescapeLineSeparators copies JSON text, writing the escapes
+// \u2028 and \u2029 as raw UTF-8. Other escapes are copied unchanged.
+func appendUnescapeLineSeparators(dst, src []byte) []byte {
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		if c != '\\' || i+1 >= len(src) {
+			dst = append(dst, c)
+			continue
+		}
+		if src[i+1] == 'u' && i+6 <= len(src) && string(src[i+2:i+5]) == "202" && (src[i+5] == '8' || src[i+5] == '9') {
+			dst = append(dst, 0xE2, 0x80, 0xA8+(src[i+5]-'8'))
+			i += 5
+			continue
+		}
+		dst = append(dst, c, src[i+1])
+		i++
+	}
+	return dst
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string literal exactly as
+// JSON.stringify writes it. Invalid UTF-8 (which a JavaScript string cannot
+// hold) is written as U+FFFD.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				dst = append(dst, s[start:i]...)
+				dst = append(dst, "\ufffd"...)
+				i++
+				start = i
+				continue
+			}
+			i += size
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\b':
+			dst = append(dst, '\\', 'b')
+		case '\f':
+			dst = append(dst, '\\', 'f')
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+		}
+		i++
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

@@ -1,0 +1,79 @@
+package nodeipc
+
+import (
+	"errors"
+	"fmt"
+	"net"
+)
+
+// Protocol error codes. The ERR_IPC_* codes are node-ipc 14's stable codes and
+// carry the same meaning; the last group are nodeipc's own, for cases node-ipc
+// does not name.
+const (
+	CodeInvalidJSON       = "ERR_IPC_INVALID_JSON"       // a frame is not valid JSON (or not valid UTF-8)
+	CodeInvalidMessage    = "ERR_IPC_INVALID_MESSAGE"    // valid JSON, but not an object
+	CodeInvalidEvent      = "ERR_IPC_INVALID_EVENT"      // type missing, not a non-empty string, or a prototype name
+	CodeEventTooLarge     = "ERR_IPC_EVENT_TOO_LARGE"    // event name longer than MaxEventNameLength
+	CodeReservedEvent     = "ERR_IPC_RESERVED_EVENT"     // a lifecycle event name sent by a peer
+	CodeEventNotAllowed   = "ERR_IPC_EVENT_NOT_ALLOWED"  // not in AllowedEvents (assured)
+	CodeFrameTooLarge     = "ERR_IPC_FRAME_TOO_LARGE"    // frame over MaxMessageSize (or the read buffer ceiling)
+	CodeBackpressure      = "ERR_IPC_BACKPRESSURE"       // pending write bytes over MaxPendingBytes
+	CodeMessageTimeout    = "ERR_IPC_MESSAGE_TIMEOUT"    // an unfinished frame waited longer than MessageTimeout
+	CodeUnlinkNotSocket   = "ERR_IPC_UNLINK_NOT_SOCKET"  // the server path exists and is not a socket
+	CodeSocketRoot        = "ERR_IPC_SOCKET_ROOT"        // the socket root is a symlink, not a directory, or not ours
+	CodeTLSConfiguration  = "ERR_IPC_TLS_CONFIGURATION"  // a TLS server without key and certificate, unreadable files
+	CodeAssuredTLS        = "ERR_IPC_ASSURED_TLS"        // assured profile without mutual TLS
+	CodeAssuredTransport  = "ERR_IPC_ASSURED_TRANSPORT"  // assured profile on a transport it refuses
+	CodeIncompleteFrame   = "ERR_IPC_INCOMPLETE_FRAME"   // the peer closed in the middle of a frame
+	CodeDatagramTooLarge  = "ERR_IPC_DATAGRAM_TOO_LARGE" // a UDP frame larger than one datagram
+	CodePeerNotPermitted  = "ERR_IPC_PEER_NOT_PERMITTED" // a local peer refused by its credentials
+	CodeInvalidRawPayload = "ERR_IPC_INVALID_RAW"        // a raw emit value the encoding cannot represent
+)
+
+// ProtocolError reports a violation of the wire protocol or of a profile's
+// rules. Received violations arrive as the Err of an "error" event (and the
+// stream is closed); send-side violations are returned by Emit. Match it with
+// errors.As and branch on Code.
+type ProtocolError struct {
+	Code    string // one of the Code* constants
+	Message string // what was wrong, without echoing untrusted event names in assured
+	Err     error  // an underlying cause, if any
+}
+
+func (e *ProtocolError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("nodeipc: %s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return fmt.Sprintf("nodeipc: %s: %s", e.Code, e.Message)
+}
+
+func (e *ProtocolError) Unwrap() error { return e.Err }
+
+func protoErr(code, msg string) *ProtocolError {
+	return &ProtocolError{Code: code, Message: msg}
+}
+
+// Sentinel errors returned by the API.
+var (
+	// ErrClosed is returned by Emit on a socket, client or server that is
+	// closed or closing. It wraps net.ErrClosed semantics: errors.Is(err,
+	// net.ErrClosed) also holds.
+	ErrClosed = fmt.Errorf("nodeipc: closed: %w", net.ErrClosed)
+	// ErrNotConnected is returned by a client's Emit while it is not
+	// connected and its outbox is disabled (MaxOutboxBytes 0), as node-ipc
+	// would drop the frame.
+	ErrNotConnected = errors.New("nodeipc: not connected (outbox disabled)")
+	// ErrOutboxFull is returned by a client's Emit while it is not connected
+	// and its outbox holds MaxOutboxBytes already.
+	ErrOutboxFull = errors.New("nodeipc: outbox full while not connected")
+	// ErrDestroyed is returned by a client that gave up reconnecting or was
+	// disconnected.
+	ErrDestroyed = errors.New("nodeipc: client destroyed")
+	// ErrNotStarted is returned by a server's Emit or Broadcast before Start.
+	ErrNotStarted = errors.New("nodeipc: server not started")
+	// ErrStopped is returned by Start on a stopped server.
+	ErrStopped = errors.New("nodeipc: server stopped")
+	// ErrUnknownSocket is returned by Server.Emit for a socket that does not
+	// belong to that server.
+	ErrUnknownSocket = errors.New("nodeipc: socket does not belong to this server")
+)

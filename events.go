@@ -1,0 +1,133 @@
+package nodeipc
+
+import (
+	"encoding/json"
+	"errors"
+	"sync"
+	"sync/atomic"
+)
+
+// Message is one event: an application event from a peer, or a lifecycle
+// event (start, connect, disconnect, destroy, socket.disconnected, close,
+// error, data).
+type Message struct {
+	Type string          // the event name
+	Data json.RawMessage // the JSON of "data" as received (nil when absent); raw bytes for "data" events in raw mode
+	// Socket is the peer: the connection on a server, a UDP peer address,
+	// nil on a client.
+	Socket *Socket
+	Err    error // the error of an "error" event; a *ProtocolError for protocol violations
+}
+
+// Decode unmarshals Data into v. Absent data is an error.
+func (m *Message) Decode(v any) error {
+	if m.Data == nil {
+		return errors.New("nodeipc: message has no data")
+	}
+	return json.Unmarshal(m.Data, v)
+}
+
+// Handler handles one event.
+type Handler = func(*Message)
+
+// WildcardEvent registers a handler for every application event received.
+const WildcardEvent = "*"
+
+// registry maps event names to handlers. Readers take a snapshot without
+// locking; On and Off copy the map.
+type registry struct {
+	mu sync.Mutex
+	m  atomic.Pointer[map[string]*handlers]
+}
+
+type handlers struct {
+	name string // the map key, reused as Message.Type without allocating
+	fns  []Handler
+}
+
+func (r *registry) on(event string, h Handler) {
+	if h == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	next := make(map[string]*handlers)
+	if cur := r.m.Load(); cur != nil {
+		for k, v := range *cur {
+			next[k] = v
+		}
+	}
+	hs := &handlers{name: event}
+	if old := next[event]; old != nil {
+		hs.fns = append(hs.fns, old.fns...)
+	}
+	hs.fns = append(hs.fns, h)
+	next[event] = hs
+	r.m.Store(&next)
+}
+
+func (r *registry) off(event string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cur := r.m.Load()
+	if cur == nil {
+		return
+	}
+	next := make(map[string]*handlers, len(*cur))
+	for k, v := range *cur {
+		if k != event {
+			next[k] = v
+		}
+	}
+	r.m.Store(&next)
+}
+
+func (r *registry) lookup(event []byte) (*handlers, *handlers) {
+	cur := r.m.Load()
+	if cur == nil {
+		return nil, nil
+	}
+	return (*cur)[string(event)], (*cur)[WildcardEvent]
+}
+
+// emit calls the handlers of a lifecycle event in registration order.
+func (r *registry) emit(m *Message) {
+	cur := r.m.Load()
+	if cur == nil {
+		return
+	}
+	if hs := (*cur)[m.Type]; hs != nil {
+		for _, h := range hs.fns {
+			h(m)
+		}
+	}
+}
+
+// dispatch delivers a received application event: its own handlers, then the
+// wildcard ones. Data is copied, so a handler may keep the Message. Nothing
+// is allocated for an event nobody listens to.
+func (r *registry) dispatch(typ, data []byte, sock *Socket) {
+	hs, wild := r.lookup(typ)
+	if hs == nil && wild == nil {
+		return
+	}
+	m := &Message{Socket: sock}
+	if hs != nil {
+		m.Type = hs.name
+	} else {
+		m.Type = string(typ)
+	}
+	if data != nil {
+		m.Data = append(json.RawMessage(nil), data...)
+	}
+	if hs != nil {
+		for _, h := range hs.fns {
+			h(m)
+		}
+	}
+	if wild != nil {
+		for _, h := range wild.fns {
+			h(m)
+		}
+	}
+}

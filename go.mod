@@ -1,0 +1,3 @@
+module github.com/effeeea0/nodeipc
+
+go 1.25

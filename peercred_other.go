@@ -1,0 +1,8 @@
+//go:build !linux
+
+package nodeipc
+
+import "net"
+
+// peerCred is not available on this platform yet.
+func peerCred(net.Conn) *PeerCred { return nil }

@@ -1,0 +1,185 @@
+package nodeipc
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Parser profiles, chosen with Config.Parser (node-ipc 14's `parser`).
+const (
+	// ParserRaw sends and receives bytes with no framing and no JSON; each
+	// read or datagram is a "data" event (node-ipc's rawBuffer).
+	ParserRaw = "raw"
+	// ParserFast is the default: framed JSON envelopes, every malformed frame
+	// an error that closes the connection, never a crash.
+	ParserFast = "fast"
+	// ParserGuarded adds node-ipc 14's limits: frame size, event name length,
+	// pending write bytes, and the incomplete-frame timeout.
+	ParserGuarded = "guarded"
+	// ParserAssured is guarded plus an allow-list of events and transport
+	// gates: mutual TLS for network use, local sockets only inside the
+	// secure socket root.
+	ParserAssured = "assured"
+)
+
+// reservedEvents are the lifecycle names a peer may not send.
+var reservedEvents = map[string]struct{}{
+	"start": {}, "connect": {}, "disconnect": {}, "destroy": {}, "close": {},
+	"socket.disconnected": {}, "error": {}, "data": {},
+}
+
+// prototypeNames are Object.prototype's names, refused as event names so that
+// a node-ipc peer's event registry can never be confused by what we send or
+// accept.
+var prototypeNames = map[string]struct{}{
+	"constructor": {}, "__defineGetter__": {}, "__defineSetter__": {}, "hasOwnProperty": {},
+	"__lookupGetter__": {}, "__lookupSetter__": {}, "isPrototypeOf": {}, "propertyIsEnumerable": {},
+	"toString": {}, "valueOf": {}, "__proto__": {}, "toLocaleString": {},
+}
+
+// rules is a profile resolved from a Config once, when a client or server is
+// built; later changes to the Config do not affect it.
+type rules struct {
+	profile         string
+	raw             bool
+	guarded         bool // guarded or assured
+	assured         bool
+	legacy          bool
+	allowReserved   bool
+	allowed         map[string]struct{}
+	delim           []byte
+	maxMessageSize  int // 0: unlimited (fast); a frame over it is refused
+	maxEventName    int // in UTF-16 code units; 0: unlimited
+	maxPending      int // bytes queued for writing
+	messageTimeout  time.Duration
+	closeOnPressure bool // over maxPending closes the connection (guarded)
+}
+
+func newRules(c *Config) (*rules, error) {
+	r := &rules{
+		profile:        c.Parser,
+		legacy:         c.Legacy,
+		allowReserved:  c.AllowReservedEvents,
+		maxPending:     c.MaxPendingBytes,
+		maxMessageSize: c.MaxReadBuffer,
+	}
+	if r.profile == "" {
+		r.profile = ParserFast
+	}
+	if c.RawBuffer {
+		r.profile = ParserRaw
+	}
+	switch r.profile {
+	case ParserRaw:
+		r.raw = true
+	case ParserFast:
+	case ParserGuarded, ParserAssured:
+		r.guarded = true
+		r.assured = r.profile == ParserAssured
+		r.closeOnPressure = true
+		r.messageTimeout = c.MessageTimeout
+		r.maxEventName = c.MaxEventNameLength
+		if c.MaxMessageSize <= 0 {
+			return nil, errors.New("nodeipc: MaxMessageSize must be positive")
+		}
+		if c.MaxEventNameLength <= 0 {
+			return nil, errors.New("nodeipc: MaxEventNameLength must be positive")
+		}
+		r.maxMessageSize = min(c.MaxMessageSize, c.MaxReadBuffer)
+	default:
+		return nil, fmt.Errorf("nodeipc: unknown Parser %q (want raw, fast, guarded or assured)", c.Parser)
+	}
+	if r.assured {
+		r.allowReserved = false
+		if len(c.AllowedEvents) == 0 {
+			return nil, errors.New("nodeipc: the assured profile needs a non-empty AllowedEvents list")
+		}
+		r.allowed = make(map[string]struct{}, len(c.AllowedEvents))
+		for _, e := range c.AllowedEvents {
+			r.allowed[e] = struct{}{}
+		}
+	}
+	if c.MaxPendingBytes <= 0 {
+		return nil, errors.New("nodeipc: MaxPendingBytes must be positive")
+	}
+	if c.MaxReadBuffer <= 0 {
+		return nil, errors.New("nodeipc: MaxReadBuffer must be positive")
+	}
+	if !r.raw {
+		if c.Delimiter == "" {
+			return nil, errors.New("nodeipc: Delimiter must not be empty")
+		}
+		r.delim = []byte(c.Delimiter)
+	}
+	return r, nil
+}
+
+// checkName applies the event-name rules to a name received from a peer
+// (incoming) or given to Emit. The error never echoes the name for the
+// allow-list, which assured peers use to hide what they accept.
+func (r *rules) checkName(name []byte, incoming bool) *ProtocolError {
+	if len(name) == 0 {
+		return protoErr(CodeInvalidEvent, "event name must be a non-empty string")
+	}
+	if r.maxEventName > 0 && len(name) > r.maxEventName && utf16Len(name) > r.maxEventName {
+		return protoErr(CodeEventTooLarge, "event name is longer than "+strconv.Itoa(r.maxEventName)+" UTF-16 code units")
+	}
+	if _, bad := prototypeNames[string(name)]; bad {
+		return protoErr(CodeInvalidEvent, "event name "+strconv.Quote(string(name))+" is not safe for a node-ipc event dispatcher")
+	}
+	if _, res := reservedEvents[string(name)]; res && !r.allowReserved {
+		what := "sent by the peer"
+		if !incoming {
+			what = "emitted"
+		}
+		return protoErr(CodeReservedEvent, "reserved lifecycle event "+strconv.Quote(string(name))+" "+what)
+	}
+	if r.allowed != nil {
+		if _, ok := r.allowed[string(name)]; !ok {
+			return protoErr(CodeEventNotAllowed, "event is not in the allowed list")
+		}
+	}
+	return nil
+}
+
+// utf16Len counts the UTF-16 code units of s, as JavaScript's length does.
+func utf16Len(s []byte) int {
+	n := 0
+	for len(s) > 0 {
+		r, size := utf8.DecodeRune(s)
+		s = s[size:]
+		n++
+		if r > 0xFFFF {
+			n++
+		}
+	}
+	return n
+}
+
+// encodeFrame appends the frame for event and data, delimiter included, and
+// applies the send-side rules of the profile.
+func (r *rules) encodeFrame(dst []byte, event string, data any) ([]byte, error) {
+	if perr := r.checkName([]byte(event), false); perr != nil {
+		return dst, perr
+	}
+	start := len(dst)
+	dst, err := appendEnvelope(dst, event, data, r.legacy)
+	if err != nil {
+		return dst[:start], err
+	}
+	if n := len(dst) - start; r.guarded && n > r.maxMessageSize {
+		return dst[:start], frameTooLarge(n, r.maxMessageSize, true)
+	}
+	if len(r.delim) > 1 || r.delim[0] >= 0x20 {
+		// A printable or multi-byte delimiter can occur inside JSON text;
+		// such a frame would be split by every receiver.
+		if bytes.Contains(dst[start:], r.delim) {
+			return dst[:start], fmt.Errorf("nodeipc: the encoded frame contains the delimiter %q", r.delim)
+		}
+	}
+	return append(dst, r.delim...), nil
+}

@@ -1,0 +1,487 @@
+package nodeipc
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Server is node-ipc's server: built by IPC.Serve or IPC.ServeNet (or
+// NewServer), it binds on Start and publishes start, connect,
+// socket.disconnected, close, error and every application event. Handlers of
+// one connection run in wire order, one at a time; different connections run
+// concurrently.
+type Server struct {
+	cfg     Config
+	rules   *rules
+	network string // "unix", "tcp", "tls", "udp4", "udp6"
+	address string // socket path, or host:port
+	onStart func()
+	initErr error
+	events  registry
+	tlsConf *tls.Config
+
+	mu       sync.Mutex
+	ln       net.Listener
+	udp      *udpServer
+	sockets  []*Socket
+	started  bool
+	stopping bool
+	seq      uint64
+	wg       sync.WaitGroup
+	accepted atomic.Uint64
+}
+
+// NewServer builds a server without starting it. network is "unix" (a Unix
+// socket, or a named pipe on Windows), "tcp", "tls", "udp4" or "udp6";
+// address is a socket path or host:port. cfg nil means DefaultConfig; it is
+// copied.
+func NewServer(network, address string, cfg *Config) (*Server, error) {
+	s := newServer(network, address, cfg, nil)
+	return s, s.initErr
+}
+
+func newServer(network, address string, cfg *Config, onStart func()) *Server {
+	c := DefaultConfig()
+	if cfg != nil {
+		c = *cfg
+	}
+	s := &Server{cfg: c, network: network, address: address, onStart: onStart}
+	s.rules, s.initErr = newRules(&s.cfg)
+	if s.initErr == nil {
+		s.initErr = s.check()
+	}
+	return s
+}
+
+func (s *Server) check() error {
+	switch s.network {
+	case "unix", "local":
+		s.network = "unix"
+		if s.address == "" {
+			return errors.New("nodeipc: server path is empty")
+		}
+	case "tcp", "tls", "udp4", "udp6":
+		host, port, err := net.SplitHostPort(s.address)
+		if err != nil {
+			return fmt.Errorf("nodeipc: bad server address %q: %w", s.address, err)
+		}
+		if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+			return fmt.Errorf("nodeipc: bad port %q: want 0 to 65535", port)
+		}
+		_ = host
+	default:
+		return fmt.Errorf("nodeipc: unknown network %q (want unix, tcp, tls, udp4 or udp6)", s.network)
+	}
+	if s.cfg.TLS != nil && s.network == "tcp" {
+		s.network = "tls"
+	}
+	if s.rules.assured {
+		if err := assuredServerCheck(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Network returns the transport: "unix", "tcp", "tls", "udp4" or "udp6".
+func (s *Server) Network() string { return s.network }
+
+// Path returns the configured address: a socket path or host:port.
+func (s *Server) Path() string { return s.address }
+
+// Addr returns the bound address once started (useful with port 0), else nil.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.ln != nil:
+		return s.ln.Addr()
+	case s.udp != nil:
+		return s.udp.pc.LocalAddr()
+	}
+	return nil
+}
+
+// On registers a handler for an event: an application event name, "*" for
+// every application event, or a lifecycle event (start, connect,
+// socket.disconnected, close, error; data in raw mode).
+func (s *Server) On(event string, h func(*Message)) { s.events.on(event, h) }
+
+// Off removes every handler of an event.
+func (s *Server) Off(event string) { s.events.off(event) }
+
+// Start binds the server and publishes start. Errors (address in use, a
+// non-socket file at the path, an insecure socket root) are returned and
+// also published as an error event.
+func (s *Server) Start() error {
+	if s.initErr != nil {
+		s.publishErr(nil, s.initErr)
+		return s.initErr
+	}
+	s.mu.Lock()
+	if s.stopping {
+		s.mu.Unlock()
+		return ErrStopped
+	}
+	if s.started {
+		s.mu.Unlock()
+		return errors.New("nodeipc: server already started")
+	}
+	s.started = true
+	var err error
+	switch s.network {
+	case "udp4", "udp6":
+		s.udp, err = startUDP(s)
+	default:
+		s.ln, err = s.listen()
+	}
+	if err != nil {
+		s.started = false
+		s.mu.Unlock()
+		s.publishErr(nil, err)
+		return err
+	}
+	s.mu.Unlock()
+	s.cfg.log("starting server on", s.address)
+	if s.onStart != nil {
+		s.onStart()
+	}
+	s.events.emit(&Message{Type: "start"})
+	if s.udp != nil {
+		s.wg.Add(1)
+		go s.udp.readLoop()
+	} else {
+		s.wg.Add(1)
+		go s.acceptLoop(s.ln)
+	}
+	return nil
+}
+
+func (s *Server) listen() (net.Listener, error) {
+	switch s.network {
+	case "unix":
+		return listenLocal(s.address, &s.cfg, s.rules)
+	case "tls":
+		tc, err := s.cfg.TLS.serverConfig(s.rules.assured)
+		if err != nil {
+			return nil, err
+		}
+		s.tlsConf = tc
+	}
+	lc := net.ListenConfig{}
+	return lc.Listen(context.Background(), "tcp", s.address)
+}
+
+func (s *Server) acceptLoop(ln net.Listener) {
+	defer s.wg.Done()
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			stopping := s.stopping
+			s.mu.Unlock()
+			if stopping || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: wait and go on, as
+			// net/http does, rather than stop serving.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.publishErr(nil, fmt.Errorf("nodeipc: accept: %w", err))
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		if err := s.admit(nc); err != nil {
+			nc.Close()
+			s.publishErr(nil, err)
+			continue
+		}
+	}
+}
+
+// admit registers an accepted connection and starts serving it.
+func (s *Server) admit(nc net.Conn) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping {
+		return ErrStopped
+	}
+	if len(s.sockets) >= s.cfg.MaxConnections {
+		return fmt.Errorf("nodeipc: connection from %s refused: MaxConnections (%d) reached", addrString(nc.RemoteAddr()), s.cfg.MaxConnections)
+	}
+	sock := &Socket{server: s}
+	if s.network == "unix" {
+		sock.cred = peerCred(nc)
+		if err := s.checkPeer(sock.cred); err != nil {
+			return err
+		}
+	}
+	if s.tlsConf != nil {
+		nc = tls.Server(nc, s.tlsConf)
+	}
+	s.seq++
+	sock.seq = s.seq
+	sock.conn = newConn(nc, s.rules, s.cfg.FlushTimeout)
+	s.sockets = append(s.sockets, sock)
+	s.wg.Add(1)
+	go s.serve(sock)
+	return nil
+}
+
+func (s *Server) checkPeer(cred *PeerCred) error {
+	if len(s.cfg.AllowedUIDs) == 0 {
+		return nil
+	}
+	if cred == nil {
+		return protoErr(CodePeerNotPermitted, "peer credentials are not available, and AllowedUIDs is set")
+	}
+	for _, uid := range s.cfg.AllowedUIDs {
+		if uid == cred.UID {
+			return nil
+		}
+	}
+	return protoErr(CodePeerNotPermitted, "peer uid "+strconv.Itoa(cred.UID)+" (pid "+strconv.Itoa(cred.PID)+") is not in AllowedUIDs")
+}
+
+func addrString(a net.Addr) string {
+	if a == nil || a.String() == "" || a.String() == "@" {
+		return "a local peer"
+	}
+	return a.String()
+}
+
+// serve runs one connection: connect, its events in wire order, then error
+// (if any), socket.disconnected and close.
+func (s *Server) serve(sock *Socket) {
+	defer s.wg.Done()
+	c := sock.conn
+	var err error
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		err = handshake(tc, s.cfg.DialTimeout)
+	}
+	if err == nil {
+		c.start()
+		s.events.emit(&Message{Type: "connect", Socket: sock})
+		err = c.readLoop(func(typ, data []byte) {
+			if c.r.raw {
+				s.events.emit(&Message{Type: "data", Data: append(json.RawMessage(nil), data...), Socket: sock})
+				return
+			}
+			if s.cfg.IdentifyPeer {
+				identify(sock, data)
+			}
+			s.events.dispatch(typ, data, sock)
+		})
+		c.finish()
+	} else {
+		close(c.writerDone)
+		c.nc.Close()
+	}
+	s.mu.Lock()
+	stopping := s.stopping
+	for i, x := range s.sockets {
+		if x == sock {
+			s.sockets = append(s.sockets[:i], s.sockets[i+1:]...)
+			break
+		}
+	}
+	s.mu.Unlock()
+	if err != nil {
+		s.publishErr(sock, err)
+	}
+	if !stopping {
+		var id any = false
+		if v := sock.ID(); v != "" {
+			id = v
+		}
+		s.events.emit(&Message{Type: "socket.disconnected", Socket: sock, Data: mustJSON(id)})
+	}
+	s.events.emit(&Message{Type: "close", Socket: sock})
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// identify sets the socket's id from a truthy data.id (node-ipc's
+// convention; unauthenticated).
+func identify(sock *Socket, data []byte) {
+	if len(data) == 0 || data[0] != '{' {
+		return
+	}
+	var v struct {
+		ID any `json:"id"`
+	}
+	if json.Unmarshal(data, &v) != nil {
+		return
+	}
+	switch id := v.ID.(type) {
+	case string:
+		if id != "" {
+			sock.SetID(id)
+		}
+	case float64:
+		if id != 0 {
+			sock.SetID(strconv.FormatFloat(id, 'f', -1, 64))
+		}
+	case bool:
+		if id {
+			sock.SetID("true")
+		}
+	}
+}
+
+func (s *Server) publishErr(sock *Socket, err error) {
+	s.cfg.log("server error:", err)
+	s.events.emit(&Message{Type: "error", Socket: sock, Err: err})
+}
+
+// Sockets returns the connected stream peers (or the UDP peers seen), in the
+// order they arrived.
+func (s *Server) Sockets() []*Socket {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.udp != nil {
+		return s.udp.peers()
+	}
+	return append([]*Socket(nil), s.sockets...)
+}
+
+// Emit sends one event to one peer: a socket from a handler or Sockets, or
+// for UDP a peer from a handler or UDPPeer. It returns nil once the frame is
+// queued, or why it will not be sent.
+func (s *Server) Emit(to *Socket, event string, data any) error {
+	if to == nil {
+		return errors.New("nodeipc: Emit needs a socket")
+	}
+	buf := getBuf()
+	defer putBuf(buf)
+	frame, err := s.encode((*buf)[:0], event, data)
+	*buf = frame
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	udp, started := s.udp, s.started
+	s.mu.Unlock()
+	if !started {
+		return ErrNotStarted
+	}
+	if udp != nil {
+		return udp.emit(to, frame)
+	}
+	if to.server != s || to.conn == nil {
+		return ErrUnknownSocket
+	}
+	return to.conn.enqueue(frame)
+}
+
+// Broadcast sends one event to every connected peer (every UDP peer seen),
+// encoding it once. It returns the errors of the peers it could not queue
+// for, joined; the others still get the frame.
+func (s *Server) Broadcast(event string, data any) error {
+	buf := getBuf()
+	defer putBuf(buf)
+	frame, err := s.encode((*buf)[:0], event, data)
+	*buf = frame
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	udp, started := s.udp, s.started
+	socks := append([]*Socket(nil), s.sockets...)
+	s.mu.Unlock()
+	if !started {
+		return ErrNotStarted
+	}
+	if udp != nil {
+		return udp.broadcast(frame)
+	}
+	var errs []error
+	for _, sock := range socks {
+		if err := sock.conn.enqueue(frame); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", sock, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Server) encode(dst []byte, event string, data any) ([]byte, error) {
+	if s.initErr != nil {
+		return dst, s.initErr
+	}
+	if s.rules.raw {
+		return appendRawValue(dst, event, data, s.cfg.Encoding)
+	}
+	return s.rules.encodeFrame(dst, event, data)
+}
+
+// Stop closes the listener and every connection, after writing what was
+// queued for each (within FlushTimeout). Only close events follow for the
+// connections it closes, as in node-ipc 14. It does not wait for handlers
+// still running; Shutdown does.
+func (s *Server) Stop() error {
+	s.mu.Lock()
+	if s.stopping {
+		s.mu.Unlock()
+		return nil
+	}
+	s.stopping = true
+	ln, udp, socks := s.ln, s.udp, append([]*Socket(nil), s.sockets...)
+	s.mu.Unlock()
+	var err error
+	if ln != nil {
+		err = ln.Close()
+	}
+	if udp != nil {
+		err = udp.close()
+	}
+	for _, sock := range socks {
+		sock.conn.close(true)
+	}
+	s.cfg.log("server stopped:", s.address)
+	return err
+}
+
+// Shutdown stops the server and waits until every connection is closed and
+// every handler has returned, or ctx ends. Do not call it from a handler of
+// this server.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.Stop()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return err
+	case <-ctx.Done():
+		s.mu.Lock()
+		socks := append([]*Socket(nil), s.sockets...)
+		s.mu.Unlock()
+		for _, sock := range socks {
+			sock.conn.close(false)
+		}
+		<-done
+		return ctx.Err()
+	}
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+func putBuf(b *[]byte) {
+	if cap(*b) <= 64<<10 {
+		*b = (*b)[:0]
+		bufPool.Put(b)
+	}
+}

@@ -1,0 +1,95 @@
+package nodeipc
+
+import (
+	"net"
+	"strconv"
+	"sync/atomic"
+)
+
+// Socket is one peer of a server: an accepted stream connection, or a UDP
+// peer address. Handlers receive it as Message.Socket and pass it back to
+// Server.Emit. For UDP, UDPPeer makes one from an address.
+type Socket struct {
+	conn   *conn       // stream peers
+	server *Server     // the server that accepted it
+	addr   net.Addr    // the peer's address
+	cred   *PeerCred   // Unix socket peers, when the platform reports it
+	id     atomic.Value // string set by IdentifyPeer or SetID
+	seq    uint64       // order of acceptance
+}
+
+// PeerCred is the identity of a local (Unix socket) peer as the kernel
+// reports it when the connection is made.
+type PeerCred struct {
+	UID, GID, PID int
+}
+
+// UDPPeer returns a Socket addressing a UDP peer, for Server.Emit on a UDP
+// server (node-ipc's {address, port} target).
+func UDPPeer(host string, port int) *Socket {
+	ip := net.ParseIP(host)
+	return &Socket{addr: &net.UDPAddr{IP: ip, Port: port}}
+}
+
+// ID returns the peer's declared id (IdentifyPeer), or "".
+func (s *Socket) ID() string {
+	if v, ok := s.id.Load().(string); ok {
+		return v
+	}
+	return ""
+}
+
+// SetID sets the id reported for this peer, for instance after an
+// application-level handshake.
+func (s *Socket) SetID(id string) { s.id.Store(id) }
+
+// RemoteAddr returns the peer's address.
+func (s *Socket) RemoteAddr() net.Addr {
+	if s.addr != nil {
+		return s.addr
+	}
+	if s.conn != nil {
+		return s.conn.nc.RemoteAddr()
+	}
+	return nil
+}
+
+// PeerCred returns the kernel's credentials of a Unix socket peer, or nil
+// where the transport or platform has none.
+func (s *Socket) PeerCred() *PeerCred { return s.cred }
+
+// Queued returns the bytes waiting to be written to this peer (0 for UDP).
+func (s *Socket) Queued() int {
+	if s.conn == nil {
+		return 0
+	}
+	return s.conn.queued()
+}
+
+// Close closes a stream peer's connection after writing what is queued for
+// it (within FlushTimeout). UDP peers have no connection; Close does nothing
+// for them.
+func (s *Socket) Close() error {
+	if s.conn != nil {
+		s.conn.close(true)
+	}
+	return nil
+}
+
+// Abort closes a stream peer's connection at once, dropping what is queued.
+func (s *Socket) Abort() {
+	if s.conn != nil {
+		s.conn.close(false)
+	}
+}
+
+// String describes the peer for logs: its id if set, else its address.
+func (s *Socket) String() string {
+	if id := s.ID(); id != "" {
+		return id
+	}
+	if a := s.RemoteAddr(); a != nil && a.String() != "" && a.String() != "@" {
+		return a.String()
+	}
+	return "socket#" + strconv.FormatUint(s.seq, 10)
+}

@@ -1,0 +1,180 @@
+package nodeipc
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"time"
+)
+
+// DefaultHandshakeTimeout bounds a server's TLS handshake with one client.
+const DefaultHandshakeTimeout = 10 * time.Second
+
+func tlsErr(msg string, err error) error {
+	return &ProtocolError{Code: CodeTLSConfiguration, Message: msg, Err: err}
+}
+
+func (t *TLSConfig) base() *tls.Config {
+	var c *tls.Config
+	if t.Config != nil {
+		c = t.Config.Clone()
+	} else {
+		c = &tls.Config{}
+	}
+	if c.MinVersion < tls.VersionTLS12 {
+		c.MinVersion = tls.VersionTLS12
+	}
+	return c
+}
+
+// keyPair loads the key and certificate from Key/Cert or Private/Public.
+func (t *TLSConfig) keyPair() (*tls.Certificate, error) {
+	key, cert := t.Key, t.Cert
+	var err error
+	if len(key) == 0 && t.Private != "" {
+		if key, err = os.ReadFile(t.Private); err != nil {
+			return nil, tlsErr("cannot read the private key", err)
+		}
+	}
+	if len(cert) == 0 && t.Public != "" {
+		if cert, err = os.ReadFile(t.Public); err != nil {
+			return nil, tlsErr("cannot read the certificate", err)
+		}
+	}
+	if len(key) == 0 && len(cert) == 0 {
+		return nil, nil
+	}
+	if len(key) == 0 || len(cert) == 0 {
+		return nil, tlsErr("a key and a certificate are needed together (Private and Public, or Key and Cert)", nil)
+	}
+	pair, err := tls.X509KeyPair(cert, key)
+	if err != nil {
+		return nil, tlsErr("the key and certificate do not form a pair", err)
+	}
+	return &pair, nil
+}
+
+// pool gathers CA and TrustedConnections; nil when neither is set.
+func (t *TLSConfig) pool() (*x509.CertPool, error) {
+	if len(t.CA) == 0 && len(t.TrustedConnections) == 0 {
+		return nil, nil
+	}
+	p := x509.NewCertPool()
+	add := func(pem []byte, what string) error {
+		if !p.AppendCertsFromPEM(pem) {
+			return tlsErr("no PEM certificate found in "+what, nil)
+		}
+		return nil
+	}
+	for i, pem := range t.CA {
+		if err := add(pem, fmt.Sprintf("CA[%d]", i)); err != nil {
+			return nil, err
+		}
+	}
+	for _, path := range t.TrustedConnections {
+		pem, err := os.ReadFile(path)
+		if err != nil {
+			return nil, tlsErr("cannot read a trusted certificate", err)
+		}
+		if err := add(pem, path); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func boolOr(p *bool, def bool) bool {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+// serverConfig builds the server side: a key and certificate are required;
+// with CA or TrustedConnections clients must present a certificate signed by
+// them (node-ipc 14's defaults).
+func (t *TLSConfig) serverConfig(assured bool) (*tls.Config, error) {
+	if t == nil {
+		return nil, tlsErr("a TLS server needs Config.TLS", nil)
+	}
+	c := t.base()
+	pair, err := t.keyPair()
+	if err != nil {
+		return nil, err
+	}
+	if pair != nil {
+		c.Certificates = append([]tls.Certificate{*pair}, c.Certificates...)
+	}
+	if len(c.Certificates) == 0 && c.GetCertificate == nil && c.GetConfigForClient == nil {
+		return nil, tlsErr("a TLS server needs a key and a certificate (Private and Public, Key and Cert, or Config.Certificates)", nil)
+	}
+	pool, err := t.pool()
+	if err != nil {
+		return nil, err
+	}
+	if pool != nil {
+		c.ClientCAs = pool
+	}
+	request := boolOr(t.RequestCert, pool != nil || c.ClientAuth >= tls.VerifyClientCertIfGiven)
+	reject := boolOr(t.RejectUnauthorized, request)
+	if t.Config == nil || t.RequestCert != nil || t.RejectUnauthorized != nil || pool != nil {
+		switch {
+		case request && reject:
+			c.ClientAuth = tls.RequireAndVerifyClientCert
+		case request:
+			c.ClientAuth = tls.RequireAnyClientCert
+		default:
+			c.ClientAuth = tls.NoClientCert
+		}
+	}
+	if assured && (c.ClientCAs == nil || c.ClientAuth != tls.RequireAndVerifyClientCert) {
+		return nil, &ProtocolError{Code: CodeAssuredTLS, Message: "the assured profile needs a client CA and verified client certificates (RequestCert and RejectUnauthorized)"}
+	}
+	return c, nil
+}
+
+// clientConfig builds the client side: the server is verified unless
+// RejectUnauthorized is false; a key pair, if given, is offered.
+func (t *TLSConfig) clientConfig(host string, assured bool) (*tls.Config, error) {
+	c := t.base()
+	if t.ServerName != "" {
+		c.ServerName = t.ServerName
+	} else if c.ServerName == "" {
+		c.ServerName = host
+	}
+	pair, err := t.keyPair()
+	if err != nil {
+		return nil, err
+	}
+	if pair != nil {
+		c.Certificates = append([]tls.Certificate{*pair}, c.Certificates...)
+	}
+	pool, err := t.pool()
+	if err != nil {
+		return nil, err
+	}
+	if pool != nil {
+		c.RootCAs = pool
+	}
+	reject := boolOr(t.RejectUnauthorized, true)
+	if !reject {
+		c.InsecureSkipVerify = true
+	}
+	if assured && (len(c.Certificates) == 0 || c.RootCAs == nil || !reject) {
+		return nil, &ProtocolError{Code: CodeAssuredTLS, Message: "the assured profile needs a client key and certificate, a CA, and verification on"}
+	}
+	return c, nil
+}
+
+// handshake completes a server-side TLS handshake within the timeout.
+func handshake(tc *tls.Conn, timeout time.Duration) error {
+	if timeout <= 0 {
+		timeout = DefaultHandshakeTimeout
+	}
+	_ = tc.SetDeadline(time.Now().Add(timeout))
+	if err := tc.Handshake(); err != nil {
+		return fmt.Errorf("nodeipc: TLS handshake with %s: %w", addrString(tc.RemoteAddr()), err)
+	}
+	return tc.SetDeadline(time.Time{})
+}
