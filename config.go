@@ -55,14 +55,14 @@ type Config struct {
 	// NewLegacy for their socket root too.
 	Legacy bool
 
-	Silent      bool             // Log writes nothing
-	LogInColor  bool             // Log colours rendered values
-	LogDepth    int              // how deep Log renders nested values
-	LogPayloads bool             // the library's own log lines include payloads
-	Logger      func(string)     // receives one string per Log call; nil: Slog at Info level
-	Slog        *slog.Logger     // structured logging; nil: slog.Default()
-	TLS         *TLSConfig       // nil: no TLS; set for TLS servers and clients
-	Interface   Interface        // local address for network clients
+	Silent      bool                    // Log writes nothing
+	LogInColor  bool                    // Log colours rendered values
+	LogDepth    int                     // how deep Log renders nested values
+	LogPayloads bool                    // the library's own log lines include payloads
+	Logger      func(string)            // receives one string per Log call; nil: Slog at Info level
+	Slog        *slog.Logger            // structured logging; nil: slog.Default()
+	TLS         *TLSConfig              // nil: no TLS; set for TLS servers and clients
+	Interface   Interface               // local address for network clients
 	Backoff     func(int) time.Duration // optional retry delay per attempt (1, 2, ...); nil: Retry every time
 
 	MaxConnections int           // stream servers refuse connections beyond this many

@@ -67,10 +67,10 @@ func (c *Config) render(args []any) string {
 }
 
 const (
-	colorReset  = "\x1b[39m"
-	colorYellow = "\x1b[33m"
-	colorGreen  = "\x1b[32m"
-	colorBold   = "\x1b[1m"
+	colorReset   = "\x1b[39m"
+	colorYellow  = "\x1b[33m"
+	colorGreen   = "\x1b[32m"
+	colorBold    = "\x1b[1m"
 	colorBoldOff = "\x1b[22m"
 )
 

@@ -10,10 +10,10 @@ import (
 // peer address. Handlers receive it as Message.Socket and pass it back to
 // Server.Emit. For UDP, UDPPeer makes one from an address.
 type Socket struct {
-	conn   *conn       // stream peers
-	server *Server     // the server that accepted it
-	addr   net.Addr    // the peer's address
-	cred   *PeerCred   // Unix socket peers, when the platform reports it
+	conn   *conn        // stream peers
+	server *Server      // the server that accepted it
+	addr   net.Addr     // the peer's address
+	cred   *PeerCred    // Unix socket peers, when the platform reports it
 	id     atomic.Value // string set by IdentifyPeer or SetID
 	seq    uint64       // order of acceptance
 }

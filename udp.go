@@ -23,12 +23,12 @@ const (
 // several frames; an unfinished frame is kept per peer and completed by that
 // peer's next datagram (node-ipc 14), or refused in Legacy mode (node-ipc 9).
 type udpServer struct {
-	s    *Server
-	pc   *net.UDPConn
-	max  int
-	mu   sync.Mutex
-	tab  map[netip.AddrPort]*udpPeer
-	list []*udpPeer // in order of arrival
+	s     *Server
+	pc    *net.UDPConn
+	max   int
+	mu    sync.Mutex
+	tab   map[netip.AddrPort]*udpPeer
+	list  []*udpPeer // in order of arrival
 	swept time.Time
 }
 
