@@ -280,7 +280,7 @@ func (c *Client) run() {
 			attempt++
 			c.publish("disconnect", nil)
 			if !c.wait(attempt) {
-				c.giveUp()
+				c.destroyAfterWait()
 				return
 			}
 			continue
@@ -311,7 +311,7 @@ func (c *Client) run() {
 		attempt++
 		c.publish("disconnect", nil)
 		if !c.wait(attempt) {
-			c.giveUp()
+			c.destroyAfterWait()
 			return
 		}
 	}
@@ -438,6 +438,22 @@ func (c *Client) giveUp() {
 	}
 	c.dropOutbox("the client gave up reconnecting")
 	c.publish("disconnect", nil)
+	c.publish("destroy", nil)
+}
+
+// destroyAfterWait ends a client whose retry wait was cut short: disconnect
+// was published already, so only destroy follows (node-ipc 14), unless the
+// client was disconnected on purpose.
+func (c *Client) destroyAfterWait() {
+	c.mu.Lock()
+	closing := c.closing
+	c.destroyed = true
+	c.mu.Unlock()
+	if closing || c.ctx.Err() != nil {
+		c.finalDrop()
+		return
+	}
+	c.dropOutbox("the client stopped retrying")
 	c.publish("destroy", nil)
 }
 

@@ -1,0 +1,517 @@
+package nodeipc
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func fastRules(t testing.TB) *rules {
+	t.Helper()
+	c := DefaultConfig()
+	r, err := newRules(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestEncodeFrameMatchesNodeIPC14Bytes(t *testing.T) {
+	// Expected bytes are what JSON.stringify writes, plus the delimiter.
+	cases := []struct {
+		name  string
+		event string
+		data  any
+		want  string
+	}{
+		{"string payload is 34 bytes", "message", "hello", `{"type":"message","data":"hello"}` + "\f"},
+		{"object payload", "app.message", map[string]any{"id": "hello", "message": "hi"}, `{"type":"app.message","data":{"id":"hello","message":"hi"}}` + "\f"},
+		{"omitted data is {}", "a", nil, `{"type":"a","data":{}}` + "\f"},
+		{"zero kept", "a", 0, `{"type":"a","data":0}` + "\f"},
+		{"false kept", "a", false, `{"type":"a","data":false}` + "\f"},
+		{"null kept in v14 mode", "a", json.RawMessage("null"), `{"type":"a","data":null}` + "\f"},
+		{"empty string kept in v14 mode", "a", "", `{"type":"a","data":""}` + "\f"},
+		{"NaN is null", "a", math.NaN(), `{"type":"a","data":null}` + "\f"},
+		{"form feed escaped", "a", "a\fb", `{"type":"a","data":"a\fb"}` + "\f"},
+		{"control characters", "a", "\b\t\n\r\x01\x1f\x7f", `{"type":"a","data":"\b\t\n\r\u0001\u001f` + "\x7f" + `"}` + "\f"},
+		{"quotes and backslash", "a", `"\`, `{"type":"a","data":"\"\\"}` + "\f"},
+		{"non-ASCII raw", "a", "é☃😀", `{"type":"a","data":"é☃😀"}` + "\f"},
+		{"U+2028 and U+2029 raw", "a", "\u2028\u2029", "{\"type\":\"a\",\"data\":\"\u2028\u2029\"}\f"},
+		{"U+2028 raw inside objects", "a", map[string]string{"k": "\u2028"}, "{\"type\":\"a\",\"data\":{\"k\":\"\u2028\"}}\f"},
+		{"html characters not escaped", "a", "<>&", `{"type":"a","data":"<>&"}` + "\f"},
+		{"html characters not escaped in objects", "a", []any{"<>&", 1.5}, `{"type":"a","data":["<>&",1.5]}` + "\f"},
+		{"numbers as JavaScript writes them", "a", []float64{1e21, 1e-7, 0.1, 100, 123456789012345678}, `{"type":"a","data":[1e+21,1e-7,0.1,100,123456789012345680]}` + "\f"},
+		{"top-level float exponent", "a", 1e-7, `{"type":"a","data":1e-7}` + "\f"},
+		{"raw message written as given", "a", json.RawMessage(`{"z":1,"a":[true,null]}`), `{"type":"a","data":{"z":1,"a":[true,null]}}` + "\f"},
+		{"raw message compacted", "a", json.RawMessage("{ \"z\" :\n 1 }"), `{"type":"a","data":{"z":1}}` + "\f"},
+		{"escaped backslash before u2028 text kept", "a", map[string]string{"k": `\u2028`}, `{"type":"a","data":{"k":"\\u2028"}}` + "\f"},
+		{"event name escaped", "a\"b", 1, `{"type":"a\"b","data":1}` + "\f"},
+		{"invalid UTF-8 becomes U+FFFD", "a", "x\xffy", "{\"type\":\"a\",\"data\":\"x\ufffdy\"}\f"},
+	}
+	r := fastRules(t)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := r.encodeFrame(nil, c.event, c.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != c.want {
+				t.Fatalf("got  %q\nwant %q", got, c.want)
+			}
+		})
+	}
+}
+
+func TestEncodeBenchmarkFrameIs101Bytes(t *testing.T) {
+	got, err := EncodeFrame("benchmark.frame", strings.Repeat("a", 64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 101 {
+		t.Fatalf("frame is %d bytes, want 101", len(got))
+	}
+}
+
+func TestEncodeLegacyNormalisesEmptyValues(t *testing.T) {
+	c := LegacyConfig()
+	r, err := newRules(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []any{nil, "", json.RawMessage("null"), math.NaN(), json.RawMessage(`""`)} {
+		got, err := r.encodeFrame(nil, "a", v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != `{"type":"a","data":{}}`+"\f" {
+			t.Errorf("%#v: got %q", v, got)
+		}
+	}
+	got, _ := r.encodeFrame(nil, "a", 0)
+	if string(got) != `{"type":"a","data":0}`+"\f" {
+		t.Errorf("0 in legacy mode: got %q", got)
+	}
+}
+
+func TestEncodeRefusesWhatWouldNotArrive(t *testing.T) {
+	r := fastRules(t)
+	cases := []struct {
+		name  string
+		event string
+		data  any
+		code  string
+	}{
+		{"empty event", "", 1, CodeInvalidEvent},
+		{"reserved event", "error", 1, CodeReservedEvent},
+		{"prototype name", "__proto__", 1, CodeInvalidEvent},
+		{"invalid raw JSON", "a", json.RawMessage(`{"a":`), ""},
+		{"unencodable value", "a", func() {}, ""},
+		{"NaN inside a value", "a", []float64{math.NaN()}, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := r.encodeFrame(nil, c.event, c.data)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			var pe *ProtocolError
+			if c.code != "" && (!errors.As(err, &pe) || pe.Code != c.code) {
+				t.Fatalf("got %v, want code %s", err, c.code)
+			}
+		})
+	}
+}
+
+func TestEncodeRefusesPrintableDelimiterInsideFrame(t *testing.T) {
+	c := DefaultConfig()
+	c.Delimiter = "|"
+	r, err := newRules(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.encodeFrame(nil, "a", "x|y"); err == nil {
+		t.Fatal("a frame containing its own delimiter was accepted")
+	}
+	if got, err := r.encodeFrame(nil, "a", "xy"); err != nil || string(got) != `{"type":"a","data":"xy"}|` {
+		t.Fatalf("got %q, %v", got, err)
+	}
+}
+
+func TestEmptyDelimiterRefused(t *testing.T) {
+	c := DefaultConfig()
+	c.Delimiter = ""
+	if _, err := newRules(&c); err == nil {
+		t.Fatal("empty delimiter accepted")
+	}
+}
+
+func TestParseEnvelope(t *testing.T) {
+	cases := []struct {
+		frame string
+		typ   string
+		data  string // "<nil>" for absent
+		code  string
+	}{
+		{`{"type":"message","data":"hello"}`, "message", `"hello"`, ""},
+		{` {"type":"a","data":1} ` + "\n", "a", `1`, ""},
+		{`{"data":{"x":[1,2]},"type":"a","extra":null}`, "a", `{"x":[1,2]}`, ""},
+		{`{"type":"a"}`, "a", "<nil>", ""},
+		{`{"type":"b","type":"a","data":1,"data":2}`, "a", `2`, ""},
+		{`{"typ\u0065":"a","data":1}`, "a", `1`, ""},
+		{`{"type":"\u00e9v","data":1}`, "év", `1`, ""},
+		{`{"type":"a","data":"é☃"}`, "a", `"é☃"`, ""},
+		{`{"type":"toString"}`, "toString", "<nil>", ""}, // the name rules apply later
+		{`not json`, "", "", CodeInvalidJSON},
+		{``, "", "", CodeInvalidJSON},
+		{`   `, "", "", CodeInvalidJSON},
+		{`5`, "", "", CodeInvalidMessage},
+		{`"str"`, "", "", CodeInvalidMessage},
+		{`[1]`, "", "", CodeInvalidMessage},
+		{`null`, "", "", CodeInvalidMessage},
+		{`{"data":1}`, "", "", CodeInvalidEvent},
+		{`{"type":5}`, "", "", CodeInvalidEvent},
+		{`{"type":null}`, "", "", CodeInvalidEvent},
+		{`{"type":""}`, "", "", CodeInvalidEvent},
+		{`{"type":"a","data":1} x`, "", "", CodeInvalidJSON},
+		{`{"type":"a","data":01}`, "", "", CodeInvalidJSON},
+		{`{"type":"a","data":"\x"}`, "", "", CodeInvalidJSON},
+		{"{\"type\":\"a\",\"data\":\"\x01\"}", "", "", CodeInvalidJSON},
+		{"{\"type\":\"a\",\"data\":\"\xff\xfe\"}", "", "", CodeInvalidJSON},
+		{`{"type":"a",}`, "", "", CodeInvalidJSON},
+		{`{"type":"a","data":[1,]}`, "", "", CodeInvalidJSON},
+		{`{"type":"a","data":tru}`, "", "", CodeInvalidJSON},
+		{`{"type":"a","data":-}`, "", "", CodeInvalidJSON},
+		{`{"type":"a","data":1.}`, "", "", CodeInvalidJSON},
+		{`{"type":"a","data":1e}`, "", "", CodeInvalidJSON},
+		{`{"type":"a","data":{"k" 1}}`, "", "", CodeInvalidJSON},
+		{`{"type":"a"`, "", "", CodeInvalidJSON},
+		{strings.Repeat("[", 20000) + strings.Repeat("]", 20000), "", "", CodeInvalidJSON},
+		{`{"type":"a","data":` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}`, "", "", CodeInvalidJSON},
+	}
+	for _, c := range cases {
+		typ, data, perr := parseEnvelope([]byte(c.frame))
+		name := c.frame
+		if len(name) > 60 {
+			name = name[:60]
+		}
+		if c.code != "" {
+			if perr == nil || perr.Code != c.code {
+				t.Errorf("%q: got %v, want %s", name, perr, c.code)
+			}
+			continue
+		}
+		if perr != nil {
+			t.Errorf("%q: %v", name, perr)
+			continue
+		}
+		gotData := "<nil>"
+		if data != nil {
+			gotData = string(data)
+		}
+		if string(typ) != c.typ || gotData != c.data {
+			t.Errorf("%q: got type %q data %s, want %q %s", name, typ, gotData, c.typ, c.data)
+		}
+	}
+}
+
+func TestNameRulesOfTheFastProfile(t *testing.T) {
+	r := fastRules(t)
+	for _, n := range []string{"error", "connect", "close", "socket.disconnected", "data", "start", "disconnect", "destroy"} {
+		if perr := r.checkName([]byte(n), true); perr == nil || perr.Code != CodeReservedEvent {
+			t.Errorf("%s: got %v, want %s", n, perr, CodeReservedEvent)
+		}
+	}
+	for _, n := range []string{"toString", "constructor", "__proto__", "hasOwnProperty"} {
+		if perr := r.checkName([]byte(n), true); perr == nil || perr.Code != CodeInvalidEvent {
+			t.Errorf("%s: got %v, want %s", n, perr, CodeInvalidEvent)
+		}
+	}
+	if perr := r.checkName([]byte(strings.Repeat("x", 5000)), true); perr != nil {
+		t.Errorf("fast profile limits name length: %v", perr)
+	}
+	r.allowReserved = true
+	if perr := r.checkName([]byte("error"), true); perr != nil {
+		t.Errorf("AllowReservedEvents: %v", perr)
+	}
+}
+
+func TestSplitterDispatchesEveryCompleteFrameAtOnce(t *testing.T) {
+	for _, delim := range []string{"\f", "\r\n", "<END>"} {
+		sp := newSplitter([]byte(delim), 0)
+		in := "A" + delim + "BB" + delim + "CCC"
+		n := copy(sp.space(), in)
+		sp.advance(n)
+		var got []string
+		for {
+			f, ok, perr := sp.frame()
+			if perr != nil {
+				t.Fatal(perr)
+			}
+			if !ok {
+				break
+			}
+			got = append(got, string(f))
+		}
+		if strings.Join(got, ",") != "A,BB" {
+			t.Fatalf("delim %q: got %q", delim, got)
+		}
+		// The rest arrives, with the delimiter split across reads.
+		rest := "C" + delim[:len(delim)/2]
+		n = copy(sp.space(), rest)
+		sp.advance(n)
+		if _, ok, _ := sp.frame(); ok {
+			t.Fatalf("delim %q: frame before its delimiter completed", delim)
+		}
+		n = copy(sp.space(), delim[len(delim)/2:])
+		sp.advance(n)
+		f, ok, _ := sp.frame()
+		if !ok || string(f) != "CCCC" {
+			t.Fatalf("delim %q: got %q %v", delim, f, ok)
+		}
+	}
+}
+
+func TestSplitterGrowsForLargeFramesAndEnforcesTheLimit(t *testing.T) {
+	big := bytes.Repeat([]byte("x"), 3*minReadBuffer+17)
+	sp := newSplitter([]byte("\f"), 0)
+	feed := append(append([]byte{}, big...), '\f')
+	for off := 0; off < len(feed); {
+		n := copy(sp.space(), feed[off:min(off+1000, len(feed))])
+		sp.advance(n)
+		off += n
+	}
+	f, ok, perr := sp.frame()
+	if perr != nil || !ok || !bytes.Equal(f, big) {
+		t.Fatalf("large frame: ok=%v err=%v len=%d", ok, perr, len(f))
+	}
+
+	sp = newSplitter([]byte("\f"), 100)
+	n := copy(sp.space(), bytes.Repeat([]byte("y"), 101))
+	sp.advance(n)
+	if _, _, perr := sp.frame(); perr == nil || perr.Code != CodeFrameTooLarge {
+		t.Fatalf("unfinished frame over the limit: %v", perr)
+	}
+	sp = newSplitter([]byte("\f"), 100)
+	n = copy(sp.space(), append(bytes.Repeat([]byte("y"), 100), '\f'))
+	sp.advance(n)
+	if f, ok, perr := sp.frame(); perr != nil || !ok || len(f) != 100 {
+		t.Fatalf("frame of exactly the limit: %v %v", ok, perr)
+	}
+}
+
+func TestRawValues(t *testing.T) {
+	cases := []struct {
+		name  string
+		event string
+		data  any
+		enc   string
+		want  []byte
+		bad   bool
+	}{
+		{"utf8 string", "hello", nil, "utf8", []byte("hello"), false},
+		{"hex string", "0a141e", nil, "hex", []byte{0x0a, 0x14, 0x1e}, false},
+		{"bad hex", "hello", nil, "hex", nil, true},
+		{"odd hex", "abc", nil, "hex", nil, true},
+		{"byte values", "", []int{10, 20, 30}, "utf8", []byte{10, 20, 30}, false},
+		{"byte value out of range", "", []int{256}, "utf8", nil, true},
+		{"bytes unchanged", "", []byte{0xff, 0x00, 0xfe, 0x0c}, "hex", []byte{0xff, 0x00, 0xfe, 0x0c}, false},
+		{"base64", "AQID", nil, "base64", []byte{1, 2, 3}, false},
+		{"latin1", "\u00ff", nil, "latin1", []byte{0xff}, false},
+		{"utf16le", "A\u00e9", nil, "utf16le", []byte{0x41, 0, 0xe9, 0}, false},
+		{"unknown encoding", "x", nil, "klingon", nil, true},
+		{"empty", "", []byte{}, "utf8", nil, true},
+		{"map is not bytes", "", map[string]int{}, "utf8", nil, true},
+	}
+	for _, c := range cases {
+		got, err := appendRawValue(nil, c.event, c.data, c.enc)
+		if c.bad {
+			if err == nil {
+				t.Errorf("%s: no error, got %x", c.name, got)
+			}
+			continue
+		}
+		if err != nil || !bytes.Equal(got, c.want) {
+			t.Errorf("%s: got %x, %v; want %x", c.name, got, err, c.want)
+		}
+	}
+}
+
+func TestSplitFramesAndParseFrame(t *testing.T) {
+	frames, rest, err := SplitFrames([]byte("{\"type\":\"a\",\"data\":1}\f{\"type\":\"b\"}\f{\"ty"), "\f")
+	if err != nil || len(frames) != 2 || string(rest) != `{"ty` {
+		t.Fatalf("got %q %q %v", frames, rest, err)
+	}
+	ev, data, err := ParseFrame(frames[0])
+	if err != nil || ev != "a" || string(data) != "1" {
+		t.Fatalf("got %q %s %v", ev, data, err)
+	}
+	if _, _, err := ParseFrame([]byte("5")); err == nil {
+		t.Fatal("ParseFrame accepted a non-object")
+	}
+	if _, _, err := SplitFrames(nil, ""); err == nil {
+		t.Fatal("empty delimiter accepted")
+	}
+}
+
+func FuzzParseEnvelope(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"message","data":"hello"}`, `{"type":"a"}`, `5`, `null`, `[1]`, `{"data":1}`,
+		`{"type":5}`, `{"type":"toString"}`, `{"typ\u0065":"x","data":{"a":[1,2,{"b":null}]}}`,
+		"{\"type\":\"a\",\"data\":\"\xff\"}", `{"type":"a","data":1e-7}`, ``, ` `,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		typ, data, perr := parseEnvelope(b)
+		valid := json.Valid(b) && utf8.Valid(b) // invalid UTF-8 is refused on purpose
+		if perr == nil {
+			if !valid {
+				t.Fatalf("accepted invalid JSON %q", b)
+			}
+			var v struct {
+				Type *string        `json:"type"`
+				Data json.RawMessage `json:"data"`
+			}
+			if err := json.Unmarshal(b, &v); err != nil || v.Type == nil || *v.Type != string(typ) {
+				t.Fatalf("type %q disagrees with encoding/json on %q (%v)", typ, b, err)
+			}
+			if data != nil && !json.Valid(data) {
+				t.Fatalf("data %q not valid JSON", data)
+			}
+			return
+		}
+		if perr.Code == CodeInvalidJSON && valid && bytes.Count(b, []byte("[")) < maxJSONDepth && bytes.Count(b, []byte("{")) < maxJSONDepth {
+			t.Fatalf("refused valid JSON %q: %v", b, perr)
+		}
+	})
+}
+
+func FuzzSplitter(f *testing.F) {
+	f.Add([]byte("{\"type\":\"a\",\"data\":1}\f{\"type\":\"b\"}\f"), []byte("\f"), uint8(7))
+	f.Add([]byte("a\r\nb\r\n\r\nc"), []byte("\r\n"), uint8(1))
+	f.Fuzz(func(t *testing.T, in, delim []byte, chunk uint8) {
+		if len(delim) == 0 || len(delim) > 8 {
+			return
+		}
+		step := int(chunk%64) + 1
+		sp := newSplitter(delim, 0)
+		var got [][]byte
+		for off := 0; off < len(in); {
+			space := sp.space()
+			n := copy(space, in[off:min(off+step, len(in))])
+			sp.advance(n)
+			off += n
+			for {
+				fr, ok, perr := sp.frame()
+				if perr != nil {
+					t.Fatal(perr)
+				}
+				if !ok {
+					break
+				}
+				got = append(got, append([]byte(nil), fr...))
+			}
+		}
+		want, rest, _ := SplitFrames(in, string(delim))
+		if len(got) != len(want) {
+			t.Fatalf("%d frames, want %d", len(got), len(want))
+		}
+		for i := range want {
+			if !bytes.Equal(got[i], want[i]) {
+				t.Fatalf("frame %d: %q, want %q", i, got[i], want[i])
+			}
+		}
+		if sp.buffered() != len(rest) {
+			t.Fatalf("rest %d bytes, want %d", sp.buffered(), len(rest))
+		}
+	})
+}
+
+func FuzzEncodeRoundTrip(f *testing.F) {
+	f.Add("message", "hello")
+	f.Add("a\"b", "\u2028\f\x00<>&")
+	f.Fuzz(func(t *testing.T, event, s string) {
+		r := fastRules(t)
+		frame, err := r.encodeFrame(nil, event, s)
+		if err != nil {
+			return
+		}
+		if bytes.IndexByte(frame[:len(frame)-1], '\f') >= 0 {
+			t.Fatalf("delimiter inside frame %q", frame)
+		}
+		typ, data, perr := parseEnvelope(frame[:len(frame)-1])
+		if perr != nil {
+			t.Fatalf("own frame refused: %v: %q", perr, frame)
+		}
+		var got string
+		if err := json.Unmarshal(data, &got); err != nil {
+			t.Fatal(err)
+		}
+		if want := strings.ToValidUTF8(s, "\ufffd"); got != want {
+			t.Fatalf("data %q, want %q", got, want)
+		}
+		if want := strings.ToValidUTF8(event, "\ufffd"); string(typ) != want && !bytes.Contains([]byte(want), []byte{'\\'}) {
+			var ev string
+			_ = json.Unmarshal([]byte(`"`+string(typ)+`"`), &ev)
+			if ev != want {
+				t.Fatalf("type %q, want %q", typ, want)
+			}
+		}
+	})
+}
+
+func BenchmarkEncodeFrame64(b *testing.B) {
+	r := fastRules(b)
+	payload := strings.Repeat("a", 64)
+	buf := make([]byte, 0, 256)
+	b.ReportAllocs()
+	b.SetBytes(101)
+	for b.Loop() {
+		buf, _ = r.encodeFrame(buf[:0], "benchmark.frame", payload)
+	}
+}
+
+func BenchmarkEncodeFrameObject(b *testing.B) {
+	r := fastRules(b)
+	payload := map[string]any{"id": 42, "name": "hello", "tags": []string{"a", "b"}}
+	buf := make([]byte, 0, 256)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf, _ = r.encodeFrame(buf[:0], "app.message", payload)
+	}
+}
+
+// BenchmarkDecodeFrames measures the reader's path for a chunk of 64
+// benchmark frames: split, parse and check, without allocating.
+func BenchmarkDecodeFrames(b *testing.B) {
+	r := fastRules(b)
+	frame, _ := r.encodeFrame(nil, "benchmark.frame", strings.Repeat("a", 64))
+	chunk := bytes.Repeat(frame, 64)
+	sp := newSplitter(r.delim, r.maxMessageSize)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(chunk)))
+	for b.Loop() {
+		n := copy(sp.space(), chunk)
+		sp.advance(n)
+		for {
+			f, ok, perr := sp.frame()
+			if perr != nil {
+				b.Fatal(perr)
+			}
+			if !ok {
+				break
+			}
+			typ, _, perr := parseEnvelope(f)
+			if perr == nil {
+				perr = r.checkName(typ, true)
+			}
+			if perr != nil {
+				b.Fatal(perr)
+			}
+		}
+	}
+}

@@ -1,0 +1,7 @@
+//go:build !windows
+
+package nodeipc_test
+
+import "net"
+
+func dialLocalForTest(path string) (net.Conn, error) { return net.Dial("unix", path) }
