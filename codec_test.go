@@ -373,7 +373,7 @@ func FuzzParseEnvelope(f *testing.F) {
 				t.Fatalf("accepted invalid JSON %q", b)
 			}
 			var v struct {
-				Type *string        `json:"type"`
+				Type *string         `json:"type"`
 				Data json.RawMessage `json:"data"`
 			}
 			if err := json.Unmarshal(b, &v); err != nil || v.Type == nil || *v.Type != string(typ) {
