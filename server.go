@@ -121,7 +121,22 @@ func (s *Server) Off(event string) { s.events.off(event) }
 // Start binds the server and publishes start. Errors (address in use, a
 // non-socket file at the path, an insecure socket root) are returned and
 // also published as an error event.
-func (s *Server) Start() error {
+func (s *Server) Start() error { return s.start(nil) }
+
+// StartListener starts a stream server on a listener the caller made or
+// inherited, for instance a worker process serving a socket its primary
+// opened (node-ipc's cluster example). The server owns ln from then on.
+func (s *Server) StartListener(ln net.Listener) error {
+	if ln == nil {
+		return errors.New("nodeipc: StartListener needs a listener")
+	}
+	if s.network == "udp4" || s.network == "udp6" {
+		return errors.New("nodeipc: StartListener is for stream servers")
+	}
+	return s.start(ln)
+}
+
+func (s *Server) start(ln net.Listener) error {
 	if s.initErr != nil {
 		s.publishErr(nil, s.initErr)
 		return s.initErr
@@ -137,9 +152,14 @@ func (s *Server) Start() error {
 	}
 	s.started = true
 	var err error
-	switch s.network {
-	case "udp4", "udp6":
+	switch {
+	case s.network == "udp4" || s.network == "udp6":
 		s.udp, err = startUDP(s)
+	case ln != nil:
+		s.ln = ln
+		if s.network == "tls" {
+			s.tlsConf, err = s.cfg.TLS.serverConfig(s.rules.assured)
+		}
 	default:
 		s.ln, err = s.listen()
 	}
