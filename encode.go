@@ -87,7 +87,7 @@ func appendRaw(dst []byte, raw []byte, legacy bool) ([]byte, error) {
 	if legacy && (bytes.Equal(raw, []byte("null")) || bytes.Equal(raw, []byte(`""`))) {
 		return append(dst, emptyObject...), nil
 	}
-	if bytes.IndexAny(raw, " \t\r\n") < 0 {
+	if !bytes.ContainsAny(raw, " \t\r\n") {
 		return append(dst, raw...), nil
 	}
 	var b bytes.Buffer

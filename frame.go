@@ -81,9 +81,6 @@ func (s *splitter) frame() (f []byte, ok bool, perr *ProtocolError) {
 // buffered reports how many bytes of an unfinished frame are held.
 func (s *splitter) buffered() int { return s.end - s.start }
 
-// reset drops everything buffered.
-func (s *splitter) reset() { s.start, s.end, s.scanned = 0, 0, 0 }
-
 func frameTooLarge(n, limit int, complete bool) *ProtocolError {
 	what := "an unfinished frame of "
 	if complete {

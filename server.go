@@ -9,7 +9,6 @@ import (
 	"net"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -36,7 +35,6 @@ type Server struct {
 	stopping bool
 	seq      uint64
 	wg       sync.WaitGroup
-	accepted atomic.Uint64
 }
 
 // NewServer builds a server without starting it. network is "unix" (a Unix
