@@ -127,13 +127,7 @@ func (c *Client) Off(event string) { c.events.off(event) }
 func (c *Client) Emit(event string, data any) error {
 	buf := getBuf()
 	defer putBuf(buf)
-	var frame []byte
-	var err error
-	if c.rules.raw {
-		frame, err = appendRawValue((*buf)[:0], event, data, c.cfg.Encoding)
-	} else {
-		frame, err = c.rules.encodeFrame((*buf)[:0], event, data)
-	}
+	frame, err := c.rules.encode((*buf)[:0], event, data, c.cfg.Encoding)
 	*buf = frame
 	if err != nil {
 		return err
@@ -483,7 +477,7 @@ func countFrames(b []byte, r *rules) int {
 	if len(b) == 0 {
 		return 0
 	}
-	if r.raw {
+	if r.raw || r.codec != nil {
 		return 1
 	}
 	n := 0

@@ -51,6 +51,7 @@ type Config struct {
 	Delimiter string // frame delimiter, one or more bytes (default "\f")
 	Sync      bool   // client: one emit in flight, the next after an inbound message
 	Parser    string // ParserRaw, ParserFast (default), ParserGuarded or ParserAssured
+	Codec     Codec  // a custom wire format for stream endpoints, used instead of Parser
 	// Legacy writes null, "" and NaN data as {} as node-ipc 9 and 10 do. Use
 	// NewLegacy for their socket root too.
 	Legacy bool

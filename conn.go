@@ -188,6 +188,9 @@ func (c *conn) isClosing() bool { return c.byUs.Load() }
 // and data is the chunk read). It returns nil when the peer closed cleanly or
 // this side closed, a *ProtocolError for a violation, or the read error.
 func (c *conn) readLoop(deliver func(typ, data []byte)) error {
+	if c.r.codec != nil {
+		return c.readCodec(deliver)
+	}
 	if c.r.raw {
 		buf := make([]byte, 64<<10)
 		for {

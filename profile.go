@@ -46,6 +46,7 @@ var prototypeNames = map[string]struct{}{
 type rules struct {
 	profile         string
 	raw             bool
+	codec           Codec // a custom wire format instead of framing
 	guarded         bool // guarded or assured
 	assured         bool
 	legacy          bool
@@ -72,6 +73,14 @@ func newRules(c *Config) (*rules, error) {
 	}
 	if c.RawBuffer {
 		r.profile = ParserRaw
+	}
+	if c.Codec != nil && !c.RawBuffer {
+		r.codec = c.Codec
+		r.profile = "custom"
+		if c.MaxPendingBytes <= 0 || c.MaxReadBuffer <= 0 {
+			return nil, errors.New("nodeipc: MaxPendingBytes and MaxReadBuffer must be positive")
+		}
+		return r, nil
 	}
 	switch r.profile {
 	case ParserRaw:

@@ -78,6 +78,9 @@ func (s *Server) check() error {
 	default:
 		return fmt.Errorf("nodeipc: unknown network %q (want unix, tcp, tls, udp4 or udp6)", s.network)
 	}
+	if s.rules.codec != nil && (s.network == "udp4" || s.network == "udp6") {
+		return errors.New("nodeipc: a custom Codec works on stream transports, not UDP")
+	}
 	if s.cfg.TLS != nil && s.network == "tcp" {
 		s.network = "tls"
 	}
@@ -438,10 +441,7 @@ func (s *Server) encode(dst []byte, event string, data any) ([]byte, error) {
 	if s.initErr != nil {
 		return dst, s.initErr
 	}
-	if s.rules.raw {
-		return appendRawValue(dst, event, data, s.cfg.Encoding)
-	}
-	return s.rules.encodeFrame(dst, event, data)
+	return s.rules.encode(dst, event, data, s.cfg.Encoding)
 }
 
 // Stop closes the listener and every connection, after writing what was

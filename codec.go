@@ -1,0 +1,88 @@
+package nodeipc
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Codec is a custom wire format for stream connections (node-ipc 14's custom
+// parser contract). Set Config.Codec to use one instead of a profile; the
+// same Codec value is shared by every connection of the endpoint, so it must
+// be safe for concurrent use and keep per-connection state only in the
+// remainder it returns.
+type Codec interface {
+	// Encode returns the bytes written for one event.
+	Encode(event string, data any) ([]byte, error)
+	// Read is given what the previous call returned as the remainder and the
+	// bytes just read. It calls receive once per complete message, in order,
+	// and returns the bytes to keep for the next call. An error closes the
+	// connection and is published as an error event; return a
+	// *ProtocolError to give it a code.
+	Read(remainder, chunk []byte, receive func(event string, data json.RawMessage)) ([]byte, error)
+}
+
+// readCodec runs a custom codec over the connection. The remainder is
+// bounded by MaxReadBuffer (MaxMessageSize in the guarded profiles), and a
+// panic inside the codec ends this connection with an error instead of the
+// process.
+func (c *conn) readCodec(deliver func(typ, data []byte)) (err error) {
+	buf := make([]byte, 64<<10)
+	var rest []byte
+	var nameErr *ProtocolError
+	receive := func(event string, data json.RawMessage) {
+		if c.isClosing() || nameErr != nil {
+			return
+		}
+		// Lifecycle and prototype names are refused from a codec too.
+		if nameErr = c.r.checkName([]byte(event), true); nameErr == nil {
+			deliver([]byte(event), data)
+		}
+	}
+	for {
+		n, rerr := c.nc.Read(buf)
+		if n > 0 {
+			rest, err = callCodec(c.r.codec, rest, buf[:n], receive)
+			if err != nil {
+				return err
+			}
+			if nameErr != nil {
+				return nameErr
+			}
+			if len(rest) > c.r.maxMessageSize {
+				return frameTooLarge(len(rest), c.r.maxMessageSize, false)
+			}
+		}
+		if rerr != nil {
+			return c.readEnd(rerr, len(rest))
+		}
+	}
+}
+
+func callCodec(codec Codec, rest, chunk []byte, receive func(string, json.RawMessage)) (out []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("nodeipc: the custom codec panicked: %v", p)
+		}
+	}()
+	out, err = codec.Read(rest, chunk, receive)
+	if len(out) > 0 {
+		out = append([]byte(nil), out...) // never alias the read buffer
+	}
+	return out, err
+}
+
+// encode appends what Emit writes for event and data under the endpoint's
+// rules: raw bytes, a custom codec's output, or a frame.
+func (r *rules) encode(dst []byte, event string, data any, encoding string) ([]byte, error) {
+	switch {
+	case r.raw:
+		return appendRawValue(dst, event, data, encoding)
+	case r.codec != nil:
+		b, err := r.codec.Encode(event, data)
+		if err != nil {
+			return dst, err
+		}
+		return append(dst, b...), nil
+	}
+	return r.encodeFrame(dst, event, data)
+}
