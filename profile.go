@@ -47,7 +47,7 @@ type rules struct {
 	profile         string
 	raw             bool
 	codec           Codec // a custom wire format instead of framing
-	guarded         bool // guarded or assured
+	guarded         bool  // guarded or assured
 	assured         bool
 	legacy          bool
 	allowReserved   bool
