@@ -40,6 +40,7 @@ type Client struct {
 	sync      *syncQueue
 
 	stopRetry  atomic.Bool
+	startOnce  sync.Once
 	wake       chan struct{} // interrupts a retry wait
 	ctx        context.Context
 	cancel     context.CancelFunc
@@ -48,16 +49,16 @@ type Client struct {
 }
 
 // NewClient builds a client for network ("unix", "tcp" or "tls") and address
-// (a socket path or host:port) and starts connecting. cfg nil means
-// DefaultConfig; it is copied.
+// (a socket path or host:port). Register handlers with On, then call Connect.
+// cfg nil means DefaultConfig; it is copied.
 func NewClient(id, network, address string, cfg *Config) (*Client, error) {
-	c, err := newClient(id, network, address, cfg)
-	if err != nil {
-		return nil, err
-	}
-	c.start()
-	return c, nil
+	return newClient(id, network, address, cfg)
 }
+
+// Connect starts connecting (and reconnecting) in the background; events
+// follow from then on. Emits made before Connect wait in the outbox. Calling
+// it again does nothing.
+func (c *Client) Connect() { c.startOnce.Do(func() { go c.run() }) }
 
 func newClient(id, network, address string, cfg *Config) (*Client, error) {
 	conf := DefaultConfig()
@@ -108,7 +109,6 @@ func newClient(id, network, address string, cfg *Config) (*Client, error) {
 	return c, nil
 }
 
-func (c *Client) start() { go c.run() }
 
 // On registers a handler: an application event name, "*" for every
 // application event, or connect, disconnect, destroy, error (data in raw
@@ -203,6 +203,17 @@ func (c *Client) StopRetrying() {
 // follow (node-ipc 14); frames that could not be sent are reported as an
 // error event. It does not wait; Close does.
 func (c *Client) Disconnect() {
+	neverStarted := false
+	c.startOnce.Do(func() { neverStarted = true })
+	if neverStarted {
+		c.mu.Lock()
+		c.closing = true
+		c.mu.Unlock()
+		c.finalDrop()
+		c.cancel()
+		close(c.done)
+		return
+	}
 	c.mu.Lock()
 	if c.destroyed || c.closing {
 		c.mu.Unlock()

@@ -72,7 +72,9 @@ func (ipc *IPC) ServeNet(host string, port int, udpType string, onStart func()) 
 }
 
 // ConnectTo registers a client under id, connected to the local endpoint at
-// path (by default SocketRoot + AppSpace + id), and calls onCreate at once.
+// path (by default SocketRoot + AppSpace + id), calls onCreate (where Of(id)
+// returns the client, so handlers are in place before any event), then
+// starts connecting.
 // If a live client is registered under id already, it only calls onCreate.
 func (ipc *IPC) ConnectTo(id, path string, onCreate func()) error {
 	if path == "" {
@@ -120,10 +122,12 @@ func (ipc *IPC) connect(id, network, address string, onCreate func()) error {
 	}
 	ipc.of[id] = c
 	ipc.mu.Unlock()
-	c.start()
+	// The callback registers handlers before the first event can fire, as
+	// node-ipc's synchronous callback does.
 	if onCreate != nil {
 		onCreate()
 	}
+	c.Connect()
 	return nil
 }
 

@@ -89,6 +89,7 @@ func startClient(t testing.TB, network, addr string, cfg *nodeipc.Config, setup 
 	if setup != nil {
 		setup(c)
 	}
+	c.Connect()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -546,6 +547,7 @@ func TestDisconnectRightAfterEmitStillDelivers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			c.Connect()
 			for i := range 1000 {
 				if err := c.Emit("n", i); err != nil {
 					t.Fatal(err)
@@ -577,6 +579,7 @@ func TestDisconnectedClientThatNeverConnectsReportsUnsentFrames(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.On("error", func(m *nodeipc.Message) { errs <- m.Err })
+	c.Connect()
 	_ = c.Emit("a", 1)
 	_ = c.Emit("a", 2)
 	c.Disconnect()

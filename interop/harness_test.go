@@ -1,0 +1,251 @@
+// Package interop tests nodeipc against real node-ipc 9.2.1,
+// @achrinza/node-ipc 10.1.11 and node-ipc 14.0.0, each running as a Node.js
+// process driven through interop/node/peer.mjs.
+package interop
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// versions are the node-ipc releases tested, by the alias in package.json.
+var versions = []int{9, 10, 14}
+
+var nodeDir string
+
+func TestMain(m *testing.M) {
+	if runtime.GOOS == "windows" {
+		fmt.Println("interop: node-ipc peers run on Unix hosts; skipped on Windows")
+		os.Exit(0)
+	}
+	wd, _ := os.Getwd()
+	nodeDir = filepath.Join(wd, "node")
+	if err := ensurePackages(); err != nil {
+		fmt.Fprintln(os.Stderr, "interop:", err)
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}
+
+// ensurePackages installs the pinned node-ipc packages from the lock file
+// (npm ci, install scripts off) unless they are installed already.
+func ensurePackages() error {
+	if _, err := exec.LookPath("node"); err != nil {
+		return fmt.Errorf("node is not on PATH: the interop suite needs Node.js 20 or later and npm")
+	}
+	stamp := filepath.Join(nodeDir, "node_modules", ".package-lock.json")
+	lock, err := os.ReadFile(filepath.Join(nodeDir, "package-lock.json"))
+	if err != nil {
+		return err
+	}
+	if inst, err := os.ReadFile(stamp); err == nil && len(inst) > 0 && lockCovers(lock, inst) {
+		return nil
+	}
+	fmt.Println("interop: installing the pinned node-ipc packages (npm ci --ignore-scripts)")
+	cmd := exec.Command("npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error")
+	cmd.Dir = nodeDir
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("npm ci in %s: %w", nodeDir, err)
+	}
+	return nil
+}
+
+// lockCovers reports whether the installed tree records every package of
+// the lock file at the same version.
+func lockCovers(lock, installed []byte) bool {
+	type pkgs struct {
+		Packages map[string]struct{ Version string } `json:"packages"`
+	}
+	var l, i pkgs
+	if json.Unmarshal(lock, &l) != nil || json.Unmarshal(installed, &i) != nil {
+		return false
+	}
+	for name, p := range l.Packages {
+		if name == "" {
+			continue
+		}
+		if i.Packages[name].Version != p.Version {
+			return false
+		}
+	}
+	return true
+}
+
+// event is one line a peer prints.
+type event map[string]any
+
+func (e event) str(k string) string { s, _ := e[k].(string); return s }
+
+func (e event) raw(k string) string {
+	b, _ := json.Marshal(e[k])
+	return string(b)
+}
+
+// peer is a running node-ipc process.
+type peer struct {
+	t      testing.TB
+	name   string
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	events chan event
+	stderr *strings.Builder
+	done   chan struct{}
+	mu     sync.Mutex
+	pings  int
+}
+
+// startPeer runs peer.mjs with opts and waits for its ready line.
+func startPeer(t testing.TB, opts map[string]any) *peer {
+	t.Helper()
+	if _, ok := opts["config"]; !ok {
+		opts["config"] = map[string]any{}
+	}
+	b, _ := json.Marshal(opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	cmd := exec.CommandContext(ctx, "node", filepath.Join(nodeDir, "peer.mjs"), string(b))
+	cmd.Dir = nodeDir
+	p := &peer{t: t, name: fmt.Sprintf("node-ipc %v %v", opts["lib"], opts["role"]), cmd: cmd,
+		events: make(chan event, 100000), stderr: &strings.Builder{}, done: make(chan struct{})}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.stdin = stdin
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = &lockedWriter{mu: &p.mu, b: p.stderr}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(p.done)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 64<<20)
+		for sc.Scan() {
+			var e event
+			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+				e = event{"ev": "garbage", "line": sc.Text()}
+			}
+			p.events <- e
+		}
+	}()
+	t.Cleanup(func() {
+		p.stdin.Close()
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+		}
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		cancel()
+	})
+	p.expect("ready")
+	return p
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *strings.Builder
+}
+
+func (w *lockedWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(b)
+}
+
+// send writes one command line.
+func (p *peer) send(cmd map[string]any) {
+	p.t.Helper()
+	b, _ := json.Marshal(cmd)
+	if _, err := p.stdin.Write(append(b, '\n')); err != nil {
+		p.t.Fatalf("%s: write command: %v", p.name, err)
+	}
+}
+
+// expect waits for the next event named ev, skipping others it may ignore
+// (lifecycle noise), and fails on a crash.
+func (p *peer) expect(ev string) event {
+	p.t.Helper()
+	return p.expectWithin(ev, 20*time.Second)
+}
+
+func (p *peer) expectWithin(ev string, d time.Duration) event {
+	p.t.Helper()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case e, ok := <-p.events:
+			if !ok {
+				p.t.Fatalf("%s exited while waiting for %s; stderr:\n%s", p.name, ev, p.errText())
+			}
+			if e.str("ev") == "crash" {
+				p.t.Fatalf("%s crashed: %v", p.name, e["message"])
+			}
+			if e.str("ev") == ev {
+				return e
+			}
+		case <-p.done:
+			// Drain what was printed before exit.
+			select {
+			case e := <-p.events:
+				if e.str("ev") == ev {
+					return e
+				}
+				continue
+			default:
+			}
+			p.t.Fatalf("%s exited while waiting for %s; stderr:\n%s", p.name, ev, p.errText())
+		case <-timer.C:
+			p.t.Fatalf("%s: timed out waiting for %s; stderr:\n%s", p.name, ev, p.errText())
+		}
+	}
+	// unreachable
+}
+
+// sync round-trips a ping so every earlier command has been executed.
+func (p *peer) sync() {
+	p.t.Helper()
+	p.pings++
+	n := p.pings
+	p.send(map[string]any{"cmd": "ping", "n": n})
+	for {
+		e := p.expect("pong")
+		if v, _ := e["n"].(float64); int(v) == n {
+			return
+		}
+	}
+}
+
+func (p *peer) errText() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stderr.String()
+}
+
+// shortDir returns a short private directory (Unix socket paths are limited
+// to about 100 bytes).
+func shortDir(t testing.TB) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "nix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
