@@ -109,7 +109,6 @@ func newClient(id, network, address string, cfg *Config) (*Client, error) {
 	return c, nil
 }
 
-
 // On registers a handler: an application event name, "*" for every
 // application event, or connect, disconnect, destroy, error (data in raw
 // mode).
