@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -24,6 +25,7 @@ const (
 // emitted while a write is in progress go out together in the next write.
 type conn struct {
 	nc    net.Conn
+	rc    syscall.RawConn // for direct writes; nil where unsupported
 	r     *rules
 	flush time.Duration
 
@@ -33,6 +35,7 @@ type conn struct {
 	spare    []byte // the previous write's buffer, reused
 	inflight int    // bytes being written now
 	state    int
+	batching bool        // the reader is dispatching a read's frames; it flushes after
 	byUs     atomic.Bool // closed by this side (Stop, Disconnect, Close)
 	writeErr error
 
@@ -41,7 +44,7 @@ type conn struct {
 }
 
 func newConn(nc net.Conn, r *rules, flush time.Duration) *conn {
-	c := &conn{nc: nc, r: r, flush: flush, writerDone: make(chan struct{})}
+	c := &conn{nc: nc, rc: rawConnOf(nc), r: r, flush: flush, writerDone: make(chan struct{})}
 	c.cond.L = &c.mu
 	return c
 }
@@ -67,12 +70,63 @@ func (c *conn) enqueue(frame []byte) error {
 		}
 		return err
 	}
+	if c.batching {
+		// The reader flushes everything queued during this read at once.
+		c.pending = append(c.pending, frame...)
+		c.mu.Unlock()
+		return nil
+	}
+	if len(c.pending) == 0 && c.inflight == 0 && c.rc != nil {
+		// The writer is idle: one non-blocking write from here saves
+		// waking it (a thread handoff per message). What does not fit in
+		// the socket buffer goes to the writer as usual.
+		n := tryWrite(c.rc, frame)
+		c.bytesOut.Add(uint64(n))
+		frame = frame[n:]
+		if len(frame) == 0 {
+			c.mu.Unlock()
+			return nil
+		}
+	}
 	if len(c.pending) == 0 {
 		c.cond.Signal()
 	}
 	c.pending = append(c.pending, frame...)
 	c.mu.Unlock()
 	return nil
+}
+
+// beginBatch marks the start of dispatching one read's frames.
+func (c *conn) beginBatch() {
+	if c.rc == nil {
+		return
+	}
+	c.mu.Lock()
+	c.batching = true
+	c.mu.Unlock()
+}
+
+// endBatch writes what the batch queued: one non-blocking write when the
+// writer is idle, the writer goroutine for the rest.
+func (c *conn) endBatch() {
+	if c.rc == nil {
+		return
+	}
+	c.mu.Lock()
+	c.batching = false
+	if len(c.pending) > 0 && c.inflight == 0 && c.state == connOpen {
+		n := tryWrite(c.rc, c.pending)
+		c.bytesOut.Add(uint64(n))
+		if n == len(c.pending) {
+			c.pending = c.pending[:0]
+		} else {
+			c.pending = c.pending[:copy(c.pending, c.pending[n:])]
+		}
+	}
+	if len(c.pending) > 0 {
+		c.cond.Signal()
+	}
+	c.mu.Unlock()
 }
 
 // queued reports the bytes waiting to be written.
@@ -210,26 +264,14 @@ func (c *conn) readLoop(deliver func(typ, data []byte)) error {
 		n, err := c.nc.Read(sp.space())
 		sp.advance(n)
 		completed := false
-		for n > 0 {
-			f, ok, perr := sp.frame()
-			if perr != nil {
-				return perr
-			}
-			if !ok {
-				break
-			}
-			completed = true
-			typ, data, perr := parseEnvelope(f)
-			if perr == nil {
-				perr = c.r.checkName(typ, true)
-			}
-			if perr != nil {
-				return perr
-			}
-			if c.isClosing() {
-				return nil
-			}
-			deliver(typ, data)
+		c.beginBatch()
+		perr := c.deliverFrames(sp, n, deliver, &completed)
+		c.endBatch()
+		if perr == errStopReading {
+			return nil
+		}
+		if perr != nil {
+			return perr
 		}
 		if timed && err == nil {
 			// The fair timer: it runs while an unfinished frame waits and
@@ -250,6 +292,35 @@ func (c *conn) readLoop(deliver func(typ, data []byte)) error {
 			return c.readEnd(err, sp.buffered())
 		}
 	}
+}
+
+// errStopReading ends the read loop quietly: this side is closing.
+var errStopReading = errors.New("stop reading")
+
+// deliverFrames hands every complete frame in the buffer to deliver.
+func (c *conn) deliverFrames(sp *splitter, n int, deliver func(typ, data []byte), completed *bool) error {
+	for n > 0 {
+		f, ok, perr := sp.frame()
+		if perr != nil {
+			return perr
+		}
+		if !ok {
+			return nil
+		}
+		*completed = true
+		typ, data, perr := parseEnvelope(f)
+		if perr == nil {
+			perr = c.r.checkName(typ, true)
+		}
+		if perr != nil {
+			return perr
+		}
+		if c.isClosing() {
+			return errStopReading
+		}
+		deliver(typ, data)
+	}
+	return nil
 }
 
 func (c *conn) readEnd(err error, buffered int) error {
