@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -25,7 +24,7 @@ const (
 // emitted while a write is in progress go out together in the next write.
 type conn struct {
 	nc    net.Conn
-	rc    syscall.RawConn // for direct writes; nil where unsupported
+	dw    *directWriter // for direct writes; nil where unsupported
 	r     *rules
 	flush time.Duration
 
@@ -44,7 +43,7 @@ type conn struct {
 }
 
 func newConn(nc net.Conn, r *rules, flush time.Duration) *conn {
-	c := &conn{nc: nc, rc: rawConnOf(nc), r: r, flush: flush, writerDone: make(chan struct{})}
+	c := &conn{nc: nc, dw: newDirectWriter(nc), r: r, flush: flush, writerDone: make(chan struct{})}
 	c.cond.L = &c.mu
 	return c
 }
@@ -76,11 +75,11 @@ func (c *conn) enqueue(frame []byte) error {
 		c.mu.Unlock()
 		return nil
 	}
-	if len(c.pending) == 0 && c.inflight == 0 && c.rc != nil {
+	if len(c.pending) == 0 && c.inflight == 0 && c.dw != nil {
 		// The writer is idle: one non-blocking write from here saves
 		// waking it (a thread handoff per message). What does not fit in
 		// the socket buffer goes to the writer as usual.
-		n := tryWrite(c.rc, frame)
+		n := c.dw.try(frame)
 		c.bytesOut.Add(uint64(n))
 		frame = frame[n:]
 		if len(frame) == 0 {
@@ -98,7 +97,7 @@ func (c *conn) enqueue(frame []byte) error {
 
 // beginBatch marks the start of dispatching one read's frames.
 func (c *conn) beginBatch() {
-	if c.rc == nil {
+	if c.dw == nil {
 		return
 	}
 	c.mu.Lock()
@@ -109,13 +108,13 @@ func (c *conn) beginBatch() {
 // endBatch writes what the batch queued: one non-blocking write when the
 // writer is idle, the writer goroutine for the rest.
 func (c *conn) endBatch() {
-	if c.rc == nil {
+	if c.dw == nil {
 		return
 	}
 	c.mu.Lock()
 	c.batching = false
 	if len(c.pending) > 0 && c.inflight == 0 && c.state == connOpen {
-		n := tryWrite(c.rc, c.pending)
+		n := c.dw.try(c.pending)
 		c.bytesOut.Add(uint64(n))
 		if n == len(c.pending) {
 			c.pending = c.pending[:0]

@@ -149,6 +149,17 @@ func scanString(b []byte, i int) (end int, escaped, ok bool) {
 	start := i
 	nonASCII := false
 	for i < len(b) {
+		// Fast path: plain printable ASCII, eight bytes per step where possible.
+		for i+8 <= len(b) && plain[b[i]] && plain[b[i+1]] && plain[b[i+2]] && plain[b[i+3]] &&
+			plain[b[i+4]] && plain[b[i+5]] && plain[b[i+6]] && plain[b[i+7]] {
+			i += 8
+		}
+		for i < len(b) && plain[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			break
+		}
 		c := b[i]
 		switch {
 		case c == '"':
@@ -174,15 +185,22 @@ func scanString(b []byte, i int) (end int, escaped, ok bool) {
 			}
 		case c < 0x20:
 			return 0, false, false
-		default:
-			if c >= utf8.RuneSelf {
-				nonASCII = true
-			}
+		default: // c >= utf8.RuneSelf
+			nonASCII = true
 			i++
 		}
 	}
 	return 0, false, false
 }
+
+// plain marks the bytes a JSON string holds as they are: printable ASCII
+// other than the quote and the backslash.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'

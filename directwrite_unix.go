@@ -7,39 +7,49 @@ import (
 	"syscall"
 )
 
-// rawConnOf returns the raw socket of a plain Unix or TCP connection, for
-// direct writes; nil for other connections (TLS, pipes).
-func rawConnOf(nc net.Conn) syscall.RawConn {
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
-		return nil
-	}
+// directWriter makes non-blocking write(2) calls on a plain Unix or TCP
+// socket from the emitting goroutine. Its callback is bound once, so a write
+// allocates nothing. Callers serialise it (conn.mu).
+type directWriter struct {
+	rc  syscall.RawConn
+	buf []byte
+	n   int
+	fn  func(fd uintptr) bool
+}
+
+// newDirectWriter returns a writer for a plain Unix or TCP connection; nil
+// for other connections (TLS, pipes), which use the writer goroutine only.
+func newDirectWriter(nc net.Conn) *directWriter {
 	switch nc.(type) {
 	case *net.TCPConn, *net.UnixConn:
 	default:
 		return nil
 	}
-	rc, err := sc.SyscallConn()
+	rc, err := nc.(syscall.Conn).SyscallConn()
 	if err != nil {
 		return nil
 	}
-	return rc
+	w := &directWriter{rc: rc}
+	w.fn = w.write
+	return w
 }
 
-// tryWrite makes one non-blocking write(2) and reports how many bytes went
-// out; it never waits for the socket to become writable.
-func tryWrite(rc syscall.RawConn, b []byte) int {
-	var n int
-	err := rc.Write(func(fd uintptr) bool {
-		var werr error
-		n, werr = syscall.Write(int(fd), b)
-		if werr != nil || n < 0 {
-			n = 0
-		}
-		return true
-	})
+func (w *directWriter) write(fd uintptr) bool {
+	n, err := syscall.Write(int(fd), w.buf)
+	if err != nil || n < 0 {
+		n = 0
+	}
+	w.n = n
+	return true // never wait for the socket to become writable
+}
+
+// try makes one non-blocking write and reports how many bytes went out.
+func (w *directWriter) try(b []byte) int {
+	w.buf, w.n = b, 0
+	err := w.rc.Write(w.fn)
+	w.buf = nil
 	if err != nil {
 		return 0
 	}
-	return n
+	return w.n
 }

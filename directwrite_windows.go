@@ -2,11 +2,12 @@
 
 package nodeipc
 
-import (
-	"net"
-	"syscall"
-)
+import "net"
 
-func rawConnOf(net.Conn) syscall.RawConn { return nil }
+// directWriter is not used on Windows: every write goes through the writer
+// goroutine.
+type directWriter struct{}
 
-func tryWrite(syscall.RawConn, []byte) int { return 0 }
+func newDirectWriter(net.Conn) *directWriter { return nil }
+
+func (*directWriter) try([]byte) int { return 0 }

@@ -81,13 +81,13 @@ func appendRaw(dst []byte, raw []byte, legacy bool) ([]byte, error) {
 	if !ok || skipWS(raw, end) != len(raw) {
 		return dst, errors.New("nodeipc: data is a json.RawMessage that is not one valid JSON value")
 	}
-	if !utf8.Valid(raw) {
-		return dst, errors.New("nodeipc: data is a json.RawMessage that is not valid UTF-8")
-	}
+	// The scanner checks UTF-8 inside strings and accepts only ASCII
+	// outside them, so a valid value is valid UTF-8.
 	if legacy && (bytes.Equal(raw, []byte("null")) || bytes.Equal(raw, []byte(`""`))) {
 		return append(dst, emptyObject...), nil
 	}
-	if !bytes.ContainsAny(raw, " \t\r\n") {
+	if (raw[0] == '"' && end == len(raw)) || !bytes.ContainsAny(raw, " \t\r\n") {
+		// A lone string that fills raw has no whitespace outside it.
 		return append(dst, raw...), nil
 	}
 	var b bytes.Buffer

@@ -103,6 +103,14 @@ func (r *registry) emit(m *Message) {
 	}
 }
 
+// smallData is the largest data kept in the same allocation as its Message.
+const smallData = 96
+
+type smallMessage struct {
+	m   Message
+	buf [smallData]byte
+}
+
 // dispatch delivers a received application event: its own handlers, then the
 // wildcard ones. Data is copied, so a handler may keep the Message. Nothing
 // is allocated for an event nobody listens to.
@@ -111,14 +119,22 @@ func (r *registry) dispatch(typ, data []byte, sock *Socket) {
 	if hs == nil && wild == nil {
 		return
 	}
-	m := &Message{Socket: sock}
+	var m *Message
+	if len(data) <= smallData {
+		// One allocation holds the Message and its data.
+		sm := new(smallMessage)
+		m = &sm.m
+		if data != nil {
+			m.Data = append(sm.buf[:0:len(data)], data...)
+		}
+	} else {
+		m = &Message{Data: append(json.RawMessage(nil), data...)}
+	}
+	m.Socket = sock
 	if hs != nil {
 		m.Type = hs.name
 	} else {
 		m.Type = string(typ)
-	}
-	if data != nil {
-		m.Data = append(json.RawMessage(nil), data...)
 	}
 	if hs != nil {
 		for _, h := range hs.fns {
