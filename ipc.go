@@ -36,7 +36,7 @@ func NewLegacy() *IPC { return &IPC{Config: LegacyConfig(), of: map[string]*Clie
 func (ipc *IPC) Serve(path string, onStart func()) error {
 	cfg := ipc.Config
 	if path == "" {
-		path = cfg.localPath(cfg.ID)
+		path = cfg.LocalPath(cfg.ID)
 	}
 	ipc.Server = newServer("unix", path, &cfg, onStart)
 	return ipc.Server.initErr
@@ -78,7 +78,7 @@ func (ipc *IPC) ServeNet(host string, port int, udpType string, onStart func()) 
 // If a live client is registered under id already, it only calls onCreate.
 func (ipc *IPC) ConnectTo(id, path string, onCreate func()) error {
 	if path == "" {
-		path = ipc.Config.localPath(id)
+		path = ipc.Config.LocalPath(id)
 	}
 	return ipc.connect(id, "unix", path, onCreate)
 }

@@ -70,7 +70,8 @@ func PipeName(path string) string {
 	return prefix + strings.ReplaceAll(path, "/", "-")
 }
 
-// localPath is the default local endpoint for id: SocketRoot + AppSpace + id.
-func (c *Config) localPath(id string) string {
+// LocalPath is the local endpoint Serve and ConnectTo use for id: SocketRoot
+// + AppSpace + id (a named pipe made from it on Windows).
+func (c *Config) LocalPath(id string) string {
 	return c.SocketRoot + c.AppSpace + id
 }

@@ -23,7 +23,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -269,9 +268,7 @@ func usage(ps *os.ProcessState) use {
 		return use{}
 	}
 	u := use{cpu: (ps.UserTime() + ps.SystemTime()).Seconds()}
-	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-		u.rss = float64(ru.Maxrss) / 1024 // KiB on Linux
-	}
+	u.rss = peakRSS(ps)
 	return u
 }
 
