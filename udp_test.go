@@ -1,0 +1,203 @@
+package nodeipc_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/effeeea0/nodeipc"
+)
+
+type udpEnd struct {
+	srv    *nodeipc.Server
+	got    chan string // "type data"
+	errs   chan error
+	port   int
+	sender chan *nodeipc.Socket
+}
+
+func startUDP(t *testing.T, network, host string, mutate func(*nodeipc.Config)) *udpEnd {
+	t.Helper()
+	cfg := nodeipc.DefaultConfig()
+	cfg.Silent = true
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	srv, err := nodeipc.NewServer(network, net.JoinHostPort(host, "0"), &cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &udpEnd{srv: srv, got: make(chan string, 100), errs: make(chan error, 100), sender: make(chan *nodeipc.Socket, 100)}
+	srv.On("*", func(m *nodeipc.Message) {
+		u.got <- m.Type + " " + string(m.Data)
+		u.sender <- m.Socket
+	})
+	srv.On("error", func(m *nodeipc.Message) { u.errs <- m.Err })
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	u.port = srv.Addr().(*net.UDPAddr).Port
+	return u
+}
+
+func TestUDPBothWays(t *testing.T) {
+	for _, c := range []struct{ network, host string }{{"udp4", "127.0.0.1"}, {"udp6", "::1"}} {
+		t.Run(c.network, func(t *testing.T) {
+			if c.network == "udp6" {
+				if ln, err := net.ListenPacket("udp6", "[::1]:0"); err != nil {
+					t.Skip("no IPv6 loopback here:", err)
+				} else {
+					ln.Close()
+				}
+			}
+			a := startUDP(t, c.network, c.host, nil)
+			b := startUDP(t, c.network, c.host, nil)
+			if err := a.srv.Emit(nodeipc.UDPPeer(c.host, b.port), "hello", map[string]any{"from": "a", "text": "wörld ☃ <>&"}); err != nil {
+				t.Fatal(err)
+			}
+			if got := recv(t, b.got, "hello at b"); got != `hello {"from":"a","text":"wörld ☃ <>&"}` {
+				t.Fatalf("b got %s", got)
+			}
+			from := recv(t, b.sender, "sender")
+			if ua, _ := from.RemoteAddr().(*net.UDPAddr); ua == nil || ua.Port != a.port {
+				t.Fatalf("sender %v, want port %d", from.RemoteAddr(), a.port)
+			}
+			// Answer through the Socket the handler received.
+			if err := b.srv.Emit(from, "reply", 42); err != nil {
+				t.Fatal(err)
+			}
+			if got := recv(t, a.got, "reply at a"); got != "reply 42" {
+				t.Fatalf("a got %s", got)
+			}
+		})
+	}
+}
+
+func TestUDPBroadcastReachesEveryPeerSeen(t *testing.T) {
+	hub := startUDP(t, "udp4", "127.0.0.1", nil)
+	var peers []*udpEnd
+	for range 3 {
+		p := startUDP(t, "udp4", "127.0.0.1", nil)
+		if err := p.srv.Emit(nodeipc.UDPPeer("127.0.0.1", hub.port), "join", nil); err != nil {
+			t.Fatal(err)
+		}
+		recv(t, hub.got, "join")
+		peers = append(peers, p)
+	}
+	if n := len(hub.srv.Sockets()); n != 3 {
+		t.Fatalf("%d peers known, want 3", n)
+	}
+	if err := hub.srv.Broadcast("news", "all"); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range peers {
+		if got := recv(t, p.got, "news"); got != `news "all"` {
+			t.Fatalf("peer %d got %s", i, got)
+		}
+	}
+}
+
+func rawUDP(t *testing.T, port int) *net.UDPConn {
+	t.Helper()
+	c, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestUDPDatagramFraming(t *testing.T) {
+	u := startUDP(t, "udp4", "127.0.0.1", nil)
+	a, b := rawUDP(t, u.port), rawUDP(t, u.port)
+
+	// Several frames in one datagram, in order.
+	_, _ = a.Write([]byte(`{"type":"one","data":1}` + "\f" + `{"type":"two","data":2}` + "\f" + `{"type":"three","data":3}` + "\f"))
+	for _, want := range []string{"one 1", "two 2", "three 3"} {
+		if got := recv(t, u.got, want); got != want {
+			t.Fatalf("got %s, want %s", got, want)
+		}
+	}
+	// A frame split across datagrams is completed per peer: b's datagram in
+	// between does not mix with a's unfinished frame.
+	_, _ = a.Write([]byte(`{"type":"split",`))
+	_, _ = b.Write([]byte(`{"type":"other","data":"b"}` + "\f"))
+	if got := recv(t, u.got, "other"); got != `other "b"` {
+		t.Fatalf("got %s", got)
+	}
+	_, _ = a.Write([]byte(`"data":"joined"}` + "\f"))
+	if got := recv(t, u.got, "split"); got != `split "joined"` {
+		t.Fatalf("got %s", got)
+	}
+}
+
+func TestUDPHostileDatagrams(t *testing.T) {
+	u := startUDP(t, "udp4", "127.0.0.1", nil)
+	bad, good := rawUDP(t, u.port), rawUDP(t, u.port)
+	noise := make([]byte, 512)
+	_, _ = rand.Read(noise)
+	noise = append(noise, '\f')
+	for _, d := range [][]byte{noise, []byte("not json\f"), []byte("5\f"), []byte(`{"type":"error","data":1}` + "\f"), []byte("\xff\xfe\f")} {
+		_, _ = bad.Write(d)
+		err := recv(t, u.errs, "error for a hostile datagram")
+		var pe *nodeipc.ProtocolError
+		if !errors.As(err, &pe) {
+			t.Fatalf("%q: %v is not a *ProtocolError", d, err)
+		}
+		// The endpoint still serves the well-behaved peer, and the bad one
+		// too once it sends a valid frame.
+		_, _ = good.Write([]byte(`{"type":"ok","data":1}` + "\f"))
+		if got := recv(t, u.got, "ok"); got != "ok 1" {
+			t.Fatalf("got %s", got)
+		}
+	}
+	_, _ = bad.Write([]byte(`{"type":"recovered"}` + "\f"))
+	if got := recv(t, u.got, "recovered"); got != "recovered " { // no data: Data is nil
+		t.Fatalf("got %s", got)
+	}
+}
+
+func TestUDPFrameTooLargeForADatagram(t *testing.T) {
+	u := startUDP(t, "udp4", "127.0.0.1", nil)
+	err := u.srv.Emit(nodeipc.UDPPeer("127.0.0.1", u.port), "big", strings.Repeat("x", 70000))
+	var pe *nodeipc.ProtocolError
+	if !errors.As(err, &pe) || pe.Code != nodeipc.CodeDatagramTooLarge {
+		t.Fatalf("want %s, got %v", nodeipc.CodeDatagramTooLarge, err)
+	}
+	// The largest frame that fits goes out.
+	const overhead = len(`{"type":"big","data":""}` + "\f")
+	if err := u.srv.Emit(nodeipc.UDPPeer("127.0.0.1", u.port), "big", strings.Repeat("x", 65507-overhead)); err != nil {
+		t.Fatalf("a frame of exactly one datagram: %v", err)
+	}
+}
+
+func TestUDPIdlePeersAreForgotten(t *testing.T) {
+	u := startUDP(t, "udp4", "127.0.0.1", func(c *nodeipc.Config) { c.UDPPeerIdleTimeout = 200 * time.Millisecond })
+	for i := range 5 {
+		c := rawUDP(t, u.port)
+		_, _ = c.Write([]byte(`{"type":"hi","data":` + strconv.Itoa(i) + `}` + "\f"))
+		recv(t, u.got, "hi")
+	}
+	if n := len(u.srv.Sockets()); n != 5 {
+		t.Fatalf("%d peers, want 5", n)
+	}
+	time.Sleep(300 * time.Millisecond)
+	last := rawUDP(t, u.port)
+	_, _ = last.Write([]byte(`{"type":"hi"}` + "\f"))
+	recv(t, u.got, "hi")
+	if n := len(u.srv.Sockets()); n != 1 {
+		t.Fatalf("%d peers after the idle timeout, want 1", n)
+	}
+}
+
+func TestUDPClientIsRefused(t *testing.T) {
+	if _, err := nodeipc.NewClient("c", "udp4", "127.0.0.1:9", nil); err == nil || !strings.Contains(err.Error(), "ServeNet") {
+		t.Fatalf("want an error pointing at ServeNet, got %v", err)
+	}
+}
