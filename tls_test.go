@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,14 @@ import (
 
 func certs(t *testing.T, name string) *testcert.Set {
 	t.Helper()
-	s, err := testcert.New(t.TempDir(), name)
+	// Not t.TempDir: Wine, where the Windows build is tested, cannot
+	// remove these files and would fail the cleanup.
+	dir, err := os.MkdirTemp("", "certs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	s, err := testcert.New(dir, name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 
 	"github.com/Microsoft/go-winio"
+	"github.com/effeeea0/nodeipc/internal/winpipe"
 	"golang.org/x/sys/windows"
 )
 
@@ -21,7 +22,7 @@ func listenLocal(path string, cfg *Config, r *rules) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := winio.ListenPipe(name, &winio.PipeConfig{
+	ln, err := winpipe.Listen(name, &winio.PipeConfig{
 		SecurityDescriptor: sddl,
 		InputBufferSize:    64 << 10,
 		OutputBufferSize:   64 << 10,

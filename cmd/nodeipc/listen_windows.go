@@ -9,6 +9,7 @@ import (
 
 	"github.com/Microsoft/go-winio"
 	"github.com/effeeea0/nodeipc"
+	"github.com/effeeea0/nodeipc/internal/winpipe"
 	"golang.org/x/sys/windows"
 )
 
@@ -20,7 +21,7 @@ func listenEndpoint(network, address string) (net.Listener, error) {
 		if err != nil {
 			return nil, err
 		}
-		return winio.ListenPipe(nodeipc.PipeName(address), &winio.PipeConfig{
+		return winpipe.Listen(nodeipc.PipeName(address), &winio.PipeConfig{
 			SecurityDescriptor: "D:P(A;;GA;;;" + u.User.Sid.String() + ")(A;;GA;;;SY)",
 		})
 	}
