@@ -44,8 +44,12 @@ func tlsConfig(tc *nodeipc.TLSConfig) *nodeipc.Config {
 // startTLS starts an echo server over TLS and returns its address and the
 // errors it reports.
 func startTLS(t *testing.T, tc *nodeipc.TLSConfig) (*nodeipc.Server, string, chan error) {
+	return startTLSWith(t, tlsConfig(tc))
+}
+
+func startTLSWith(t *testing.T, cfg *nodeipc.Config) (*nodeipc.Server, string, chan error) {
 	t.Helper()
-	srv, err := nodeipc.NewServer("tls", "127.0.0.1:0", tlsConfig(tc))
+	srv, err := nodeipc.NewServer("tls", "127.0.0.1:0", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,18 +205,7 @@ func TestTLSGarbageAndStalledHandshakes(t *testing.T) {
 	s := certs(t, "garbage")
 	cfg := tlsConfig(&nodeipc.TLSConfig{Private: s.Server.KeyFile, Public: s.Server.CertFile})
 	cfg.DialTimeout = 300 * time.Millisecond // also bounds the server's handshake
-	srv, err := nodeipc.NewServer("tls", "127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	errs := make(chan error, 16)
-	srv.On("error", func(m *nodeipc.Message) { errs <- m.Err })
-	srv.On("ping", func(m *nodeipc.Message) { _ = srv.Emit(m.Socket, "pong", m.Data) })
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown(context.Background())
-	addr := srv.Addr().String()
+	_, addr, errs := startTLSWith(t, cfg)
 
 	// A peer that stalls the handshake stays connected meanwhile.
 	stalled, err := net.Dial("tcp", addr)

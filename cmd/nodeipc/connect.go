@@ -126,22 +126,38 @@ func (pe *peerEnd) close() error {
 	return pe.udp.Shutdown(ctx)
 }
 
-// watch prints lifecycle events and reports when the client gives up.
-func (pe *peerEnd) watch(p *printer) <-chan error {
-	gaveUp := make(chan error, 1)
+// watch reports the client giving up (gaveUp) and frames it could not send
+// (unsent); with a printer it also prints connect, disconnect and errors.
+func (pe *peerEnd) watch(p *printer) (gaveUp, unsent <-chan error) {
+	up := make(chan error, 1)
+	lost := make(chan error, 1)
+	report := func(err error) {
+		var ue *nodeipc.UnsentError
+		if errors.As(err, &ue) || pe.client == nil {
+			select {
+			case lost <- err:
+			default:
+			}
+		}
+		if p != nil {
+			p.err("", err)
+		}
+	}
 	if pe.client == nil {
-		pe.udp.On("error", func(m *nodeipc.Message) { p.err(peerName(m.Socket), m.Err) })
-		return gaveUp
+		pe.udp.On("error", func(m *nodeipc.Message) { report(m.Err) })
+		return up, lost
 	}
 	var mu sync.Mutex
 	var last error
-	pe.client.On("connect", func(*nodeipc.Message) { p.note("", "connect", pe.target) })
-	pe.client.On("disconnect", func(*nodeipc.Message) { p.note("", "disconnect", pe.target) })
+	if p != nil {
+		pe.client.On("connect", func(*nodeipc.Message) { p.note("", "connect", pe.target) })
+		pe.client.On("disconnect", func(*nodeipc.Message) { p.note("", "disconnect", pe.target) })
+	}
 	pe.client.On("error", func(m *nodeipc.Message) {
 		mu.Lock()
 		last = m.Err
 		mu.Unlock()
-		p.err("", m.Err)
+		report(m.Err)
 	})
 	pe.client.On("destroy", func(*nodeipc.Message) {
 		mu.Lock()
@@ -150,9 +166,29 @@ func (pe *peerEnd) watch(p *printer) <-chan error {
 		if last != nil {
 			reason = last.Error()
 		}
-		gaveUp <- failure("could not reach %s: %s", pe.target, reason)
+		up <- failure("could not reach %s: %s", pe.target, reason)
 	})
-	return gaveUp
+	return up, lost
+}
+
+// counter closes done once n events were counted (never when n is 0).
+type counter struct {
+	mu   sync.Mutex
+	n    int
+	done chan struct{}
+}
+
+func newCounter(n int) *counter { return &counter{n: n, done: make(chan struct{})} }
+
+func (c *counter) add() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n > 0 {
+		c.n--
+		if c.n == 0 {
+			close(c.done)
+		}
+	}
 }
 
 func peerName(s *nodeipc.Socket) string {
@@ -172,24 +208,14 @@ func connect(ctx context.Context, g *globals, e *endpoint, in io.Reader, cmd *co
 		return err
 	}
 	p := newPrinter(g, cmd.OutOrStdout())
-	enough := make(chan struct{})
-	var seen int
-	counted := func() {
-		if count > 0 {
-			p.mu.Lock()
-			seen++
-			if seen == count {
-				close(enough)
-			}
-			p.mu.Unlock()
-		}
-	}
+	cnt := newCounter(count)
+	enough, counted := cnt.done, cnt.add
 	if e.raw {
 		pe.on("data", func(m *nodeipc.Message) { p.rawData(peerName(m.Socket), m.Data); counted() })
 	} else {
 		pe.on("*", func(m *nodeipc.Message) { p.event(peerName(m.Socket), m.Type, m.Data); counted() })
 	}
-	gaveUp := pe.watch(p)
+	gaveUp, _ := pe.watch(p)
 	if err := pe.start(); err != nil {
 		return err
 	}

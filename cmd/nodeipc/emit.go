@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -111,7 +110,7 @@ func emit(ctx context.Context, g *globals, e *endpoint, args []string, wait stri
 			}
 		})
 	}
-	gaveUp, unsent := pe.watchErrors()
+	gaveUp, unsent := pe.watch(nil)
 	if err := pe.start(); err != nil {
 		return err
 	}
@@ -169,44 +168,4 @@ func emit(ctx context.Context, g *globals, e *endpoint, args []string, wait stri
 	case <-ctx.Done():
 		return errInterrupted
 	}
-}
-
-// watchErrors reports the client giving up, and frames it could not send,
-// without printing lifecycle events (emit prints only the reply).
-func (pe *peerEnd) watchErrors() (gaveUp, unsent <-chan error) {
-	up := make(chan error, 1)
-	lost := make(chan error, 1)
-	if pe.client == nil {
-		pe.udp.On("error", func(m *nodeipc.Message) {
-			select {
-			case lost <- m.Err:
-			default:
-			}
-		})
-		return up, lost
-	}
-	var mu sync.Mutex
-	var last error
-	pe.client.On("error", func(m *nodeipc.Message) {
-		mu.Lock()
-		last = m.Err
-		mu.Unlock()
-		var ue *nodeipc.UnsentError
-		if errors.As(m.Err, &ue) {
-			select {
-			case lost <- m.Err:
-			default:
-			}
-		}
-	})
-	pe.client.On("destroy", func(*nodeipc.Message) {
-		mu.Lock()
-		defer mu.Unlock()
-		reason := "gave up reconnecting"
-		if last != nil {
-			reason = last.Error()
-		}
-		up <- failure("could not reach %s: %s", pe.target, reason)
-	})
-	return up, lost
 }

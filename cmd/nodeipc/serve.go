@@ -110,18 +110,8 @@ func serve(ctx context.Context, g *globals, e *endpoint, echo bool, rules []repl
 		return usageErr("%v", err)
 	}
 	p := newPrinter(g, cmd.OutOrStdout())
-	enough := make(chan struct{})
-	seen := 0
-	counted := func() { // handlers of one connection run one at a time; several connections may race
-		if count > 0 {
-			p.mu.Lock()
-			seen++
-			if seen == count {
-				close(enough)
-			}
-			p.mu.Unlock()
-		}
-	}
+	cnt := newCounter(count)
+	enough, counted := cnt.done, cnt.add
 	answer := func(m *nodeipc.Message) {
 		if echo {
 			if err := srv.Emit(m.Socket, m.Type, m.Data); err != nil {
