@@ -431,24 +431,15 @@ func (c *Client) wait(attempt int) bool {
 
 // giveUp ends the client after a final failure: destroy follows disconnect,
 // and frames still in the outbox are reported as lost.
-func (c *Client) giveUp() {
-	c.mu.Lock()
-	closing := c.closing
-	c.destroyed = true
-	c.mu.Unlock()
-	if closing || c.ctx.Err() != nil {
-		c.finalDrop()
-		return
-	}
-	c.dropOutbox("the client gave up reconnecting")
-	c.publish("disconnect", nil)
-	c.publish("destroy", nil)
-}
+func (c *Client) giveUp() { c.end("the client gave up reconnecting", true) }
 
 // destroyAfterWait ends a client whose retry wait was cut short: disconnect
-// was published already, so only destroy follows (node-ipc 14), unless the
-// client was disconnected on purpose.
-func (c *Client) destroyAfterWait() {
+// was published already, so only destroy follows (node-ipc 14).
+func (c *Client) destroyAfterWait() { c.end("the client stopped retrying", false) }
+
+// end destroys the client; a client disconnected on purpose gets no
+// lifecycle events, only the report of frames it could not send.
+func (c *Client) end(why string, disconnect bool) {
 	c.mu.Lock()
 	closing := c.closing
 	c.destroyed = true
@@ -457,7 +448,10 @@ func (c *Client) destroyAfterWait() {
 		c.finalDrop()
 		return
 	}
-	c.dropOutbox("the client stopped retrying")
+	c.dropOutbox(why)
+	if disconnect {
+		c.publish("disconnect", nil)
+	}
 	c.publish("destroy", nil)
 }
 

@@ -3,6 +3,7 @@ package interop
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,7 +23,7 @@ func TestCLIProxyBetweenNodeIPCPeers(t *testing.T) {
 	}
 	for _, lib := range []int{9, 14} {
 		for _, network := range []string{"unix", "tcp"} {
-			t.Run(strings.Join([]string{"v" + itoa(lib), network}, "/"), func(t *testing.T) {
+			t.Run(fmt.Sprintf("v%d/%s", lib, network), func(t *testing.T) {
 				server := newEndpoint(t, network)
 				front := newEndpoint(t, network)
 				spec := func(e endpoint) string {
@@ -120,5 +121,3 @@ func TestCLIProxyBetweenNodeIPCPeers(t *testing.T) {
 		}
 	}
 }
-
-func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }

@@ -271,11 +271,17 @@ func runRounds(ctx context.Context, e *endpoint, network, address string, o benc
 
 // benchPayload is a JSON string of size bytes: 8 hex digits of seq, then 'a's.
 func benchPayload(seq, size int) json.RawMessage {
-	b := make([]byte, 0, size+2)
-	b = append(b, '"')
-	b = append(b, fmt.Sprintf("%08x", seq)...)
-	b = append(b, strings.Repeat("a", size-8)...)
-	return append(b, '"')
+	const digits = "0123456789abcdef"
+	b := make([]byte, size+2)
+	b[0], b[size+1] = '"', '"'
+	for i := 8; i >= 1; i-- {
+		b[i] = digits[seq&0xf]
+		seq >>= 4
+	}
+	for i := 9; i <= size; i++ {
+		b[i] = 'a'
+	}
+	return b
 }
 
 func seqOf(data []byte) (int, bool) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -262,7 +263,7 @@ func sendLines(pe *peerEnd, in io.Reader, raw bool) error {
 				if err := pe.emit("", append([]byte(nil), text...)); err != nil {
 					return failure("stdin line %d: %v", n, err)
 				}
-			} else if t := bytesTrim(trimNewline(text)); len(t) > 0 {
+			} else if t := bytes.TrimSpace(text); len(t) > 0 {
 				typ, data, perr := parseLine(t)
 				if perr != nil {
 					return failure("stdin line %d: %v", n, perr)
@@ -279,13 +280,6 @@ func sendLines(pe *peerEnd, in io.Reader, raw bool) error {
 			return failure("reading stdin: %v", err)
 		}
 	}
-}
-
-func trimNewline(b []byte) []byte {
-	if len(b) > 0 && b[len(b)-1] == '\n' {
-		b = b[:len(b)-1]
-	}
-	return b
 }
 
 // parseLine reads {"type":EVENT,"data":JSON}.

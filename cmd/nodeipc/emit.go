@@ -111,27 +111,26 @@ func emit(ctx context.Context, g *globals, e *endpoint, args []string, wait stri
 		})
 	}
 	gaveUp, unsent := pe.watch(nil)
+	connected := make(chan struct{})
+	if pe.client != nil {
+		var once sync.Once
+		pe.client.On("connect", func(*nodeipc.Message) { once.Do(func() { close(connected) }) })
+	} else {
+		close(connected) // UDP has no connection
+	}
 	if err := pe.start(); err != nil {
 		return err
 	}
-	if pe.client != nil {
-		connected := make(chan struct{})
-		var once sync.Once
-		pe.client.On("connect", func(*nodeipc.Message) { once.Do(func() { close(connected) }) })
-		if pe.client.Connected() {
-			once.Do(func() { close(connected) })
-		}
-		select {
-		case <-connected:
-		case err := <-gaveUp:
-			return err
-		case <-time.After(timeout):
-			_ = pe.close()
-			return &exitError{exitTimeout, fmt.Errorf("could not connect to %s within %v", pe.target, timeout)}
-		case <-ctx.Done():
-			_ = pe.close()
-			return errInterrupted
-		}
+	select {
+	case <-connected:
+	case err := <-gaveUp:
+		return err
+	case <-time.After(timeout):
+		_ = pe.close()
+		return &exitError{exitTimeout, fmt.Errorf("could not connect to %s within %v", pe.target, timeout)}
+	case <-ctx.Done():
+		_ = pe.close()
+		return errInterrupted
 	}
 	for _, ev := range events {
 		if err := pe.emit(ev.event, ev.data); err != nil {

@@ -124,7 +124,8 @@ func newVersion() *cobra.Command {
 	}
 }
 
-// exactArgs is cobra.ExactArgs with a usage exit code.
+// argsBetween accepts lo to hi positional arguments; others are a usage
+// error.
 func argsBetween(lo, hi int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) < lo || len(args) > hi {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/effeeea0/nodeipc"
@@ -148,7 +149,7 @@ func forward(p *printer, client net.Conn, tnet, taddr string, delim []byte, raw 
 	if peer == "" || peer == "@" {
 		peer = "local"
 	}
-	peer = fmt.Sprintf("%s#%d", peer, nextConnID())
+	peer = fmt.Sprintf("%s#%d", peer, connIDs.Add(1))
 	server, err := dialEndpoint(tnet, taddr)
 	if err != nil {
 		p.err(peer, fmt.Errorf("connect to %s %s: %v", tnet, taddr, err))
@@ -167,17 +168,8 @@ func forward(p *printer, client net.Conn, tnet, taddr string, delim []byte, raw 
 	p.note(peer, "close", fmt.Sprintf("after %.1f ms", float64(time.Since(start).Microseconds())/1000))
 }
 
-var (
-	connMu  sync.Mutex
-	connSeq int
-)
-
-func nextConnID() int {
-	connMu.Lock()
-	defer connMu.Unlock()
-	connSeq++
-	return connSeq
-}
+// connIDs numbers the proxied connections.
+var connIDs atomic.Int64
 
 // pump copies src to dst, showing what passes. When src ends, dst's write
 // side is closed so the other direction can finish.
