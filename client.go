@@ -46,6 +46,7 @@ type Client struct {
 	cancel     context.CancelFunc
 	done       chan struct{}
 	reconnects atomic.Uint64
+	syncUnsent atomic.Int64 // sync-queue frames dropped by Disconnect, reported when the client ends
 }
 
 // NewClient builds a client for network ("unix", "tcp" or "tls") and address
@@ -223,7 +224,9 @@ func (c *Client) Disconnect() {
 	pendingOutbox := len(c.outbox) > 0
 	c.mu.Unlock()
 	if c.sync != nil {
-		c.sync.fail(ErrDestroyed)
+		// What waits in the sync queue will not be sent: it is reported
+		// with the outbox when the client ends.
+		c.syncUnsent.Add(int64(c.sync.fail(ErrDestroyed)))
 	}
 	switch {
 	case conn != nil:
@@ -470,7 +473,7 @@ func (c *Client) dropOutbox(why string) {
 	c.outbox = nil
 	c.mu.Unlock()
 	if c.sync != nil {
-		n += c.sync.fail(ErrDestroyed)
+		n += c.sync.fail(ErrDestroyed) + int(c.syncUnsent.Swap(0))
 	}
 	if n > 0 {
 		c.publish("error", &UnsentError{Frames: n, Reason: why})

@@ -77,6 +77,9 @@ type Config struct {
 	// symlink or owned by someone else, when a server's path lies inside it.
 	SecureSocketRoot bool
 	IdentifyPeer     bool // set Socket.ID from a truthy data.id in received messages
+	// ReusePort binds TCP and TLS servers with SO_REUSEPORT, so that several
+	// processes of one user serve one port (a cluster; not on Windows).
+	ReusePort bool
 
 	MaxMessageSize      int           // guarded: largest frame in bytes, without the delimiter
 	MaxPendingBytes     int           // bytes queued for writing per connection before Emit refuses

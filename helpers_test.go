@@ -11,8 +11,15 @@ import (
 	"github.com/effeeea0/nodeipc"
 )
 
+// workerMain, when a test file sets it, runs instead of the tests in a
+// process started as a worker (NODEIPC_TEST_WORKER set).
+var workerMain func() int
+
 // TestMain fails the run if a goroutine of the library outlives the tests.
 func TestMain(m *testing.M) {
+	if workerMain != nil && os.Getenv("NODEIPC_TEST_WORKER") != "" {
+		os.Exit(workerMain())
+	}
 	code := m.Run()
 	if code == 0 {
 		if leaked := waitNoLeaks(5 * time.Second); leaked != "" {

@@ -197,8 +197,7 @@ func (s *Server) listen() (net.Listener, error) {
 		}
 		s.tlsConf = tc
 	}
-	lc := net.ListenConfig{}
-	return lc.Listen(context.Background(), "tcp", s.address)
+	return listenTCP(s.address, &s.cfg)
 }
 
 func (s *Server) acceptLoop(ln net.Listener) {

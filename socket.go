@@ -19,7 +19,9 @@ type Socket struct {
 }
 
 // PeerCred is the identity of a local (Unix socket) peer as the kernel
-// reports it when the connection is made.
+// reports it when the connection is made: SO_PEERCRED on Linux,
+// LOCAL_PEERCRED and LOCAL_PEERPID on macOS (GID is the first group there).
+// A value the platform does not report is -1.
 type PeerCred struct {
 	UID, GID, PID int
 }

@@ -1,0 +1,74 @@
+package nodeipc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+)
+
+// ListenerEnv names the environment variable through which ShareListener
+// tells a worker process which descriptor holds the shared listener.
+const ListenerEnv = "NODEIPC_LISTENER_FD"
+
+// ErrNoInheritedListener is returned by InheritedListener in a process that
+// was not given a listener by ShareListener.
+var ErrNoInheritedListener = errors.New("nodeipc: no inherited listener (" + ListenerEnv + " is not set)")
+
+// Listen opens a stream endpoint the way Server.Start does, without serving
+// it: network "unix" applies the socket root, stale-socket and permission
+// rules to the socket path address (a named pipe on Windows); "tcp" binds
+// host:port, with SO_REUSEPORT when cfg.ReusePort is set. cfg nil means
+// DefaultConfig.
+//
+// A cluster primary opens the endpoint once and hands it to its workers with
+// ShareListener; each worker serves it with Server.StartListener, as the
+// workers of node-ipc's cluster example serve the handle their primary
+// shares. The primary keeps its listener open while the workers run and
+// closes it at the end, which removes the socket file.
+func Listen(network, address string, cfg *Config) (net.Listener, error) {
+	c := DefaultConfig()
+	if cfg != nil {
+		c = *cfg
+	}
+	switch network {
+	case "unix", "local":
+		if address == "" {
+			return nil, errors.New("nodeipc: Listen needs a socket path")
+		}
+		r, err := newRules(&c)
+		if err != nil {
+			return nil, err
+		}
+		return listenLocal(address, &c, r)
+	case "tcp":
+		return listenTCP(address, &c)
+	}
+	return nil, fmt.Errorf("nodeipc: Listen: unknown network %q (want unix or tcp)", network)
+}
+
+// listenTCP binds a TCP listener, sharing the port with other processes when
+// ReusePort is set.
+func listenTCP(address string, cfg *Config) (net.Listener, error) {
+	lc := net.ListenConfig{}
+	if cfg.ReusePort {
+		if reusePort == nil {
+			return nil, errors.New("nodeipc: ReusePort is not supported on this platform")
+		}
+		lc.Control = reusePort
+	}
+	return lc.Listen(context.Background(), "tcp", address)
+}
+
+// InheritedListener returns the listener a primary process shared with this
+// one through ShareListener, or ErrNoInheritedListener. It takes the
+// descriptor once: later calls return ErrNoInheritedListener.
+func InheritedListener() (net.Listener, error) {
+	v, ok := os.LookupEnv(ListenerEnv)
+	if !ok || v == "" {
+		return nil, ErrNoInheritedListener
+	}
+	os.Unsetenv(ListenerEnv)
+	return inheritListener(v)
+}

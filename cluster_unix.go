@@ -1,0 +1,66 @@
+//go:build !windows
+
+package nodeipc
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// ShareListener hands ln (a Unix socket or TCP listener) to the process cmd
+// will start: the descriptor is added to cmd.ExtraFiles and named in
+// cmd.Env, where InheritedListener finds it. Call it before cmd.Start. The
+// caller's ln stays open and usable.
+func ShareListener(cmd *exec.Cmd, ln net.Listener) error {
+	fl, ok := ln.(interface{ File() (*os.File, error) })
+	if !ok {
+		return fmt.Errorf("nodeipc: ShareListener: a %T cannot be shared (want a Unix socket or TCP listener)", ln)
+	}
+	f, err := fl.File()
+	if err != nil {
+		return fmt.Errorf("nodeipc: ShareListener: %w", err)
+	}
+	fd := 3 + len(cmd.ExtraFiles)
+	cmd.ExtraFiles = append(cmd.ExtraFiles, f)
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = append(cmd.Env, ListenerEnv+"="+strconv.Itoa(fd))
+	return nil
+}
+
+func inheritListener(v string) (net.Listener, error) {
+	fd, err := strconv.Atoi(v)
+	if err != nil || fd < 3 {
+		return nil, fmt.Errorf("nodeipc: %s=%q is not an inherited descriptor", ListenerEnv, v)
+	}
+	syscall.CloseOnExec(fd)
+	f := os.NewFile(uintptr(fd), "nodeipc-listener")
+	defer f.Close()
+	ln, err := net.FileListener(f)
+	if err != nil {
+		return nil, fmt.Errorf("nodeipc: inherited descriptor %d: %w", fd, err)
+	}
+	return ln, nil
+}
+
+// reusePort sets SO_REUSEPORT, so that several processes of the same user
+// can listen on one TCP port and the kernel spreads connections over them.
+var reusePort = func(_, _ string, rc syscall.RawConn) error {
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return fmt.Errorf("nodeipc: SO_REUSEPORT: %w", serr)
+	}
+	return nil
+}
