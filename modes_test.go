@@ -158,17 +158,17 @@ func TestRawModeRefusesValuesItCannotWrite(t *testing.T) {
 		value    any
 		encoding string
 	}{
-		{"hello", "hex"},      // node-ipc writes nothing here; nodeipc says why
-		{"abc", "hex"},        // odd number of digits
-		{"***", "base64"},     // not base64
-		{"€", "latin1"},       // does not fit one byte
-		{"x", "ebcdic"},       // unknown encoding
-		{[]int{1, 256}, ""},   // not a byte
-		{[]int{-1}, ""},       // not a byte
-		{[]float64{1.5}, ""},  // not an integer
+		{"hello", "hex"},       // node-ipc writes nothing here; nodeipc says why
+		{"abc", "hex"},         // odd number of digits
+		{"***", "base64"},      // not base64
+		{"€", "latin1"},        // does not fit one byte
+		{"x", "ebcdic"},        // unknown encoding
+		{[]int{1, 256}, ""},    // not a byte
+		{[]int{-1}, ""},        // not a byte
+		{[]float64{1.5}, ""},   // not an integer
 		{map[string]int{}, ""}, // not a byte sequence
-		{"", "utf8"},          // zero bytes
-		{[]byte{}, "utf8"},    // zero bytes
+		{"", "utf8"},           // zero bytes
+		{[]byte{}, "utf8"},     // zero bytes
 	}
 	for _, c := range cases {
 		cl, connected := startClient(t, "unix", addr, rawConfig(c.encoding), nil)
