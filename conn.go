@@ -35,6 +35,8 @@ type conn struct {
 	inflight int    // bytes being written now
 	state    int
 	batching bool        // the reader is dispatching a read's frames; it flushes after
+	held     bool        // hold is armed: frames queued in this batch wait at most maxHold
+	hold     *time.Timer // wakes the writer when a handler runs long
 	byUs     atomic.Bool // closed by this side (Stop, Disconnect, Close)
 	writeErr error
 
@@ -70,7 +72,17 @@ func (c *conn) enqueue(frame []byte) error {
 		return err
 	}
 	if c.batching {
-		// The reader flushes everything queued during this read at once.
+		// The reader flushes everything queued during this read at once,
+		// when its handlers return; a handler that runs long (or frames
+		// emitted meanwhile by other goroutines) waits at most maxHold.
+		if len(c.pending) == 0 && c.inflight == 0 && !c.held {
+			c.held = true
+			if c.hold == nil {
+				c.hold = time.AfterFunc(maxHold, c.holdExpired)
+			} else {
+				c.hold.Reset(maxHold)
+			}
+		}
 		c.pending = append(c.pending, frame...)
 		c.mu.Unlock()
 		return nil
@@ -113,6 +125,10 @@ func (c *conn) endBatch() {
 	}
 	c.mu.Lock()
 	c.batching = false
+	if c.held {
+		c.held = false
+		c.hold.Stop()
+	}
 	if len(c.pending) > 0 && c.inflight == 0 && c.state == connOpen {
 		n := c.dw.try(c.pending)
 		c.bytesOut.Add(uint64(n))
@@ -122,6 +138,20 @@ func (c *conn) endBatch() {
 			c.pending = c.pending[:copy(c.pending, c.pending[n:])]
 		}
 	}
+	if len(c.pending) > 0 {
+		c.cond.Signal()
+	}
+	c.mu.Unlock()
+}
+
+// maxHold bounds how long a frame queued while the reader dispatches a
+// read's frames waits for the end of that dispatch before the writer sends it.
+const maxHold = time.Millisecond
+
+// holdExpired hands what a long dispatch has queued so far to the writer.
+func (c *conn) holdExpired() {
+	c.mu.Lock()
+	c.held = false
 	if len(c.pending) > 0 {
 		c.cond.Signal()
 	}

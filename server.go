@@ -471,8 +471,10 @@ func (s *Server) Stop() error {
 }
 
 // Shutdown stops the server and waits until every connection is closed and
-// every handler has returned, or ctx ends. Do not call it from a handler of
-// this server.
+// every handler has returned, or ctx ends. When ctx ends first, the remaining
+// connections are closed at once and Shutdown returns ctx's error without
+// waiting further: a handler still running finishes in the background. Do
+// not call it from a handler of this server.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.Stop()
 	done := make(chan struct{})
@@ -487,7 +489,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		for _, sock := range socks {
 			sock.conn.close(false)
 		}
-		<-done
 		return ctx.Err()
 	}
 }

@@ -408,7 +408,13 @@ func TestClientReconnectsAndDeliversWhatWasEmittedMeanwhile(t *testing.T) {
 			}
 			disconnected := make(chan struct{}, 16)
 			c, connected := startClient(t, network, addr, nil, func(c *nodeipc.Client) {
-				c.On("disconnect", func(*nodeipc.Message) { disconnected <- struct{}{} })
+				c.On("disconnect", func(*nodeipc.Message) {
+					// One per failed attempt while the server is down: never block the client.
+					select {
+					case disconnected <- struct{}{}:
+					default:
+					}
+				})
 			})
 			recv(t, connected, "connect")
 			if err := c.Emit("n", 0); err != nil {
@@ -840,5 +846,50 @@ func TestWildcardHandlerSeesEveryApplicationEvent(t *testing.T) {
 	_ = c.Emit("two", nil)
 	if a, b := recv(t, got, "one"), recv(t, got, "two"); a != "one" || b != "two" {
 		t.Fatalf("got %s %s", a, b)
+	}
+}
+
+// Close and Shutdown keep to their context even when a handler never
+// returns: they close the connections, report the context's error, and the
+// rest finishes in the background once the handler is released.
+func TestCloseAndShutdownHonourContextWithStuckHandler(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 2)
+	socks := make(chan *nodeipc.Socket, 1)
+	srv, addr := startServer(t, "unix", nil, func(s *nodeipc.Server) {
+		s.On("connect", func(m *nodeipc.Message) { socks <- m.Socket })
+		s.On("stuck", func(*nodeipc.Message) { entered <- struct{}{}; <-release })
+	})
+	c, connected := startClient(t, "unix", addr, nil, func(c *nodeipc.Client) {
+		c.On("stuck", func(*nodeipc.Message) { entered <- struct{}{}; <-release })
+	})
+	defer close(release)
+	recv(t, connected, "connect")
+	sock := recv(t, socks, "server connect")
+	if err := c.Emit("stuck", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Emit(sock, "stuck", nil); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, entered, "a handler blocked")
+	recv(t, entered, "both handlers blocked")
+
+	for name, stop := range map[string]func(context.Context) error{
+		"client Close":    c.Close,
+		"server Shutdown": srv.Shutdown,
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		done := make(chan error, 1)
+		go func() { done <- stop(ctx) }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("%s with a stuck handler: %v, want context.DeadlineExceeded", name, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s did not return when its context ended", name)
+		}
+		cancel()
 	}
 }

@@ -103,7 +103,12 @@ func TestRawBuffersWithNodeIPC(t *testing.T) {
 				t.Fatal(err)
 			}
 			srv.On("data", in.add)
-			srv.On("connect", func(m *nodeipc.Message) { socks <- m.Socket })
+			srv.On("connect", func(m *nodeipc.Message) {
+				select {
+				case socks <- m.Socket:
+				default:
+				}
+			})
 			if err := srv.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -140,7 +145,12 @@ func TestRawBuffersWithNodeIPC(t *testing.T) {
 				t.Fatal(err)
 			}
 			connected := make(chan struct{}, 1)
-			c.On("connect", func(*nodeipc.Message) { connected <- struct{}{} })
+			c.On("connect", func(*nodeipc.Message) {
+				select {
+				case connected <- struct{}{}:
+				default:
+				}
+			})
 			c.On("data", in.add)
 			c.Connect()
 			t.Cleanup(func() {
