@@ -16,7 +16,8 @@ import (
 // NewServer), it binds on Start and publishes start, connect,
 // socket.disconnected, close, error and every application event. Handlers of
 // one connection run in wire order, one at a time; different connections run
-// concurrently.
+// concurrently. A TLS peer whose handshake fails was never connected: it gets
+// an error event only.
 type Server struct {
 	cfg     Config
 	rules   *rules
@@ -280,7 +281,8 @@ func addrString(a net.Addr) string {
 }
 
 // serve runs one connection: connect, its events in wire order, then error
-// (if any), socket.disconnected and close.
+// (if any), socket.disconnected and close. A TLS peer whose handshake fails
+// was never connected and gets only the error event.
 func (s *Server) serve(sock *Socket) {
 	defer s.wg.Done()
 	c := sock.conn
@@ -288,7 +290,8 @@ func (s *Server) serve(sock *Socket) {
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		err = handshake(tc, s.cfg.DialTimeout)
 	}
-	if err == nil {
+	connected := err == nil
+	if connected {
 		c.start()
 		s.events.emit(&Message{Type: "connect", Socket: sock})
 		err = c.readLoop(func(typ, data []byte) {
@@ -317,6 +320,11 @@ func (s *Server) serve(sock *Socket) {
 	s.mu.Unlock()
 	if err != nil {
 		s.publishErr(sock, err)
+	}
+	if !connected {
+		// node-ipc's TLS server never sees a peer whose handshake failed:
+		// no socket.disconnected or close for one that never connected.
+		return
 	}
 	if !stopping {
 		var id any = false

@@ -247,3 +247,47 @@ func mustPool(t *testing.T, pemCA []byte) *x509.CertPool {
 	}
 	return p
 }
+
+// A peer whose TLS handshake fails was never connected: the server reports
+// the error, and no connect, socket.disconnected or close follows for it (a
+// server counting clients by socket.disconnected would count it otherwise).
+func TestTLSFailedHandshakeIsOnlyAnError(t *testing.T) {
+	s := certs(t, "failed")
+	srv, err := nodeipc.NewServer("tls", "127.0.0.1:0", tlsConfig(&nodeipc.TLSConfig{Private: s.Server.KeyFile, Public: s.Server.CertFile}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := make(chan string, 16)
+	for _, ev := range []string{"error", "connect", "socket.disconnected", "close"} {
+		srv.On(ev, func(*nodeipc.Message) { events <- ev })
+	}
+	srv.On("ping", func(m *nodeipc.Message) { _ = srv.Emit(m.Socket, "pong", m.Data) })
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+
+	// Plain frames instead of a handshake.
+	g, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = g.Write([]byte(`{"type":"ping","data":1}` + "\f"))
+	if ev := recv(t, events, "the handshake error"); ev != "error" {
+		t.Fatalf("first event %q, want error", ev)
+	}
+	g.Close()
+
+	// A client that completes the handshake comes and goes.
+	if err := tlsClient(t, srv.Addr().String(), &nodeipc.TLSConfig{TrustedConnections: []string{s.CAFile}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"connect", "socket.disconnected", "close"} {
+		if ev := recv(t, events, want); ev != want {
+			t.Fatalf("got %q, want %q: the failed handshake must not look like a client that left", ev, want)
+		}
+	}
+	if n := len(srv.Sockets()); n != 0 {
+		t.Fatalf("%d sockets left, want 0", n)
+	}
+}
