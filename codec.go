@@ -3,6 +3,7 @@ package nodeipc
 import (
 	"encoding/json"
 	"fmt"
+	"unsafe"
 )
 
 // Codec is a custom wire format for stream connections (node-ipc 14's custom
@@ -42,11 +43,17 @@ func (c *conn) readCodec(deliver func(typ, data []byte)) (err error) {
 		n, rerr := c.nc.Read(buf)
 		if n > 0 {
 			rest, err = callCodec(c.r.codec, rest, buf[:n], receive)
+			if nameErr != nil {
+				return nameErr // the first violation, before anything the codec did after it
+			}
 			if err != nil {
 				return err
 			}
-			if nameErr != nil {
-				return nameErr
+			if len(rest) > 0 && overlaps(rest[:cap(rest)], buf) {
+				// The next read reuses buf: keep a copy. Only a remainder
+				// in buf is copied (at most one read's bytes), so a frame
+				// arriving in many reads costs linear time.
+				rest = append([]byte(nil), rest...)
 			}
 			if len(rest) > c.r.maxMessageSize {
 				return frameTooLarge(len(rest), c.r.maxMessageSize, false)
@@ -64,11 +71,14 @@ func callCodec(codec Codec, rest, chunk []byte, receive func(string, json.RawMes
 			err = fmt.Errorf("nodeipc: the custom codec panicked: %v", p)
 		}
 	}()
-	out, err = codec.Read(rest, chunk, receive)
-	if len(out) > 0 {
-		out = append([]byte(nil), out...) // never alias the read buffer
-	}
-	return out, err
+	return codec.Read(rest, chunk, receive)
+}
+
+// overlaps reports whether a and b share memory.
+func overlaps(a, b []byte) bool {
+	return len(a) > 0 && len(b) > 0 &&
+		uintptr(unsafe.Pointer(&a[0])) <= uintptr(unsafe.Pointer(&b[len(b)-1])) &&
+		uintptr(unsafe.Pointer(&b[0])) <= uintptr(unsafe.Pointer(&a[len(a)-1]))
 }
 
 // encode appends what Emit writes for event and data under the endpoint's

@@ -88,7 +88,7 @@ type Config struct {
 	AllowReservedEvents bool          // deliver peer events named like lifecycle events (not in assured)
 	AllowedEvents       []string      // assured: the only events accepted and sent
 	MaxOutboxBytes      int           // client: bytes kept while not connected; 0 drops (node-ipc) with an error
-	MaxReadBuffer       int           // every profile: largest unfinished frame held
+	MaxReadBuffer       int           // every profile: largest unfinished frame held (UDP: by all peers together)
 	FlushTimeout        time.Duration // how long Stop and Disconnect flush before closing
 	DialTimeout         time.Duration // one connection attempt; 0: no limit but the OS's
 	UDPPeerIdleTimeout  time.Duration // UDP: forget peers silent this long; 0 keeps them (node-ipc)

@@ -22,6 +22,7 @@ const (
 // by address. Each emit is one datagram holding one frame; a datagram may hold
 // several frames; an unfinished frame is kept per peer and completed by that
 // peer's next datagram (node-ipc 14), or refused in Legacy mode (node-ipc 9).
+// The unfinished frames of all peers together stay within MaxReadBuffer.
 type udpServer struct {
 	s     *Server
 	pc    *net.UDPConn
@@ -30,6 +31,7 @@ type udpServer struct {
 	tab   map[netip.AddrPort]*udpPeer
 	list  []*udpPeer // in order of arrival
 	swept time.Time
+	held  int // bytes of unfinished frames held for every peer (read loop only)
 }
 
 type udpPeer struct {
@@ -85,6 +87,7 @@ func (u *udpServer) peer(ap netip.AddrPort) *udpPeer {
 				kept = append(kept, p)
 			} else {
 				delete(u.tab, p.sock.addr.(*net.UDPAddr).AddrPort())
+				u.held -= len(p.pending)
 			}
 		}
 		clear(u.list[len(kept):])
@@ -112,18 +115,26 @@ func (u *udpServer) receive(p *udpPeer, dgram []byte) {
 		s.publishErr(p.sock, protoErr(CodeIncompleteFrame, "a datagram of "+strconv.Itoa(len(dgram))+" bytes does not end with the delimiter (dropped, as node-ipc 9 does)"))
 		return
 	}
-	data := dgram
-	if len(p.pending) > 0 {
-		p.pending = append(p.pending, dgram...)
-		data = p.pending
+	// The peer's unfinished frame, if any, is continued by this datagram.
+	// It holds no delimiter, so the search starts where one could end in
+	// the new bytes: a frame arriving in many datagrams costs linear time.
+	data, from := dgram, 0
+	held := len(p.pending)
+	if held > 0 {
+		data = append(p.pending, dgram...)
+		from = max(0, held-len(r.delim)+1)
+		p.pending = nil
+		u.held -= held
 	}
+	whole := len(data)
 	for {
-		i := indexDelim(data, r.delim)
+		i := indexDelim(data[from:], r.delim)
 		if i < 0 {
 			break
 		}
-		frame := data[:i]
-		data = data[i+len(r.delim):]
+		frame := data[:from+i]
+		data = data[from+i+len(r.delim):]
+		from = 0
 		perr := u.check(frame)
 		var typ, body []byte
 		if perr == nil {
@@ -134,7 +145,6 @@ func (u *udpServer) receive(p *udpPeer, dgram []byte) {
 		}
 		if perr != nil {
 			// A UDP peer is never closed: its buffer is reset.
-			p.pending = nil
 			s.publishErr(p.sock, perr)
 			return
 		}
@@ -144,15 +154,24 @@ func (u *udpServer) receive(p *udpPeer, dgram []byte) {
 		s.events.dispatch(typ, body, p.sock)
 	}
 	if len(data) == 0 {
-		p.pending = nil
 		return
 	}
 	if perr := u.check(data); perr != nil {
-		p.pending = nil
 		s.publishErr(p.sock, perr)
 		return
 	}
-	p.pending = append([]byte(nil), data...)
+	// Every peer's unfinished frames together stay within MaxReadBuffer, so
+	// that many peers cannot make the server hold more than one could.
+	if u.held+len(data) > s.cfg.MaxReadBuffer {
+		s.publishErr(p.sock, protoErr(CodeFrameTooLarge, "an unfinished frame of "+strconv.Itoa(len(data))+" bytes does not fit: UDP peers hold "+strconv.Itoa(u.held)+" bytes of unfinished frames, and MaxReadBuffer is "+strconv.Itoa(s.cfg.MaxReadBuffer)))
+		return
+	}
+	if held > 0 && len(data) == whole {
+		p.pending = data // the joined buffer is ours: kept, not copied
+	} else {
+		p.pending = append([]byte(nil), data...) // a tail of this datagram
+	}
+	u.held += len(data)
 }
 
 func (u *udpServer) check(frame []byte) *ProtocolError {

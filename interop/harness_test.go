@@ -109,6 +109,14 @@ type peer struct {
 // startPeer runs peer.mjs with opts and waits for its ready line.
 func startPeer(t testing.TB, opts map[string]any) *peer {
 	t.Helper()
+	p := launchPeer(t, opts)
+	p.expect("ready")
+	return p
+}
+
+// launchPeer runs peer.mjs with opts without waiting for it to be ready.
+func launchPeer(t testing.TB, opts map[string]any) *peer {
+	t.Helper()
 	if _, ok := opts["config"]; !ok {
 		opts["config"] = map[string]any{}
 	}
@@ -153,7 +161,6 @@ func startPeer(t testing.TB, opts map[string]any) *peer {
 		_ = cmd.Wait()
 		cancel()
 	})
-	p.expect("ready")
 	return p
 }
 

@@ -15,7 +15,13 @@
 // {"ev":"data","hex":..}; {"ev":"crash",...} if node-ipc throws.
 //
 // stdin commands: emit, broadcast, raw, rawstr, burst, ping, stop,
-// disconnect, exit (see the switch below).
+// disconnect, exit (see the switch below); and for the profile tests:
+// encode (print the exact frame emit would write, as hex), tryemit (emit,
+// printing {"ev":"emitted"} or the error emit throws), write (hex bytes
+// straight to the socket, past the parser: a hostile peer).
+//
+// With the option exact, event lines also carry "json": JSON.stringify of
+// the data received. A crash line carries the error's code.
 import { createRequire } from 'node:module';
 import readline from 'node:readline';
 
@@ -27,7 +33,7 @@ function out(obj) {
 }
 
 process.on('uncaughtException', (err) => {
-  out({ ev: 'crash', message: String(err && err.stack || err) });
+  out({ ev: 'crash', message: String(err && err.stack || err), code: err && err.code });
   process.exit(3);
 });
 
@@ -77,6 +83,7 @@ function errorLine(err) {
 function report(type, data, socket) {
   const line = { ev: 'event', type };
   if (data === undefined) line.undef = true; else line.data = data;
+  if (opts.exact && data !== undefined) line.json = JSON.stringify(data);
   if (isServer && socket) {
     if (transport.startsWith('udp')) line.peer = { address: socket.address, port: socket.port };
     else line.sock = numberOf(socket);
@@ -171,6 +178,28 @@ rl.on('line', (line) => {
       break;
     case 'exit':
       process.exit(0);
+      break;
+    case 'encode':
+      try {
+        const encode = isServer ? ipc.server.encode : ipc.of[id].encode;
+        out({ ev: 'encoded', hex: Buffer.from(encode(cmd.type, cmd.data)).toString('hex') });
+      } catch (err) {
+        out({ ev: 'encodeError', code: err && err.code, message: String(err && err.message || err) });
+      }
+      break;
+    case 'tryemit':
+      try {
+        emit(cmd, cmd.type, cmd.data);
+        out({ ev: 'emitted' });
+      } catch (err) {
+        out({ ev: 'emitError', code: err && err.code, message: String(err && err.message || err) });
+      }
+      break;
+    case 'write': {
+      const socket = isServer ? peerOf(cmd) : ipc.of[id].socket;
+      socket.write(Buffer.from(cmd.hex, 'hex'));
+      break;
+    }
   }
 });
 rl.on('close', () => process.exit(0));
