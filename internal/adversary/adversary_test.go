@@ -97,7 +97,10 @@ func (s *server) record(sock *nodeipc.Socket, err error) {
 		return
 	}
 	c := classify(err)
-	if c == "refused: MaxConnections" {
+	// A connection refused at the door (over MaxConnections, or a failed
+	// TLS handshake) gets only this error event: it was never connected,
+	// so no close follows.
+	if c == "refused: MaxConnections" || strings.HasPrefix(c, "TLS: ") {
 		s.refusals++
 	}
 	if n := len(s.errs); n == 0 || s.errs[n-1] != c {
