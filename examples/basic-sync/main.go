@@ -23,7 +23,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,10 +47,7 @@ func main() {
 	timeout := flag.Duration("timeout", 10*time.Second, "client: give up when the answers have not come within this time")
 	flag.Parse()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-
-	err := run(*role, ep, func() error {
+	ep.Main("basic-sync", *role, []string{"server", "client", "both"}, func(ctx context.Context) error {
 		switch *role {
 		case "server":
 			return runServer(ctx, ep, *delay, *clients)
@@ -60,29 +56,11 @@ func main() {
 		}
 		return runBoth(ctx, ep, *count, *syncMode, *delay, *timeout)
 	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "basic-sync:", err)
-		os.Exit(1)
-	}
-}
-
-// run checks the role, sets the endpoint up for it, and runs f.
-func run(role string, ep *endpoint.Endpoint, f func() error) error {
-	if role != "server" && role != "client" && role != "both" {
-		return fmt.Errorf("unknown -role %q: want server, client or both", role)
-	}
-	cleanup, err := ep.Setup(role)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	return f()
 }
 
 // world is world-server.js, counting each client's unanswered questions.
 type world struct {
-	ipc     *nodeipc.IPC
-	allGone chan struct{} // closed once the expected clients have left
+	*endpoint.Server
 
 	mu      sync.Mutex
 	pending map[*nodeipc.Socket]int // questions received and not answered yet
@@ -90,8 +68,8 @@ type world struct {
 }
 
 func startWorld(ep *endpoint.Endpoint, delay time.Duration, clients int) (*world, error) {
-	w := &world{ipc: nodeipc.New(), allGone: make(chan struct{}), pending: map[*nodeipc.Socket]int{}}
-	ipc := w.ipc
+	w := &world{pending: map[*nodeipc.Socket]int{}}
+	ipc := nodeipc.New()
 	ipc.Config.ID = "world"
 	if err := ep.Serve(ipc); err != nil { // ipc.Serve, or ipc.ServeNet for TCP and TLS
 		return nil, err
@@ -125,26 +103,21 @@ func startWorld(ep *endpoint.Endpoint, delay time.Duration, clients int) (*world
 		})
 	})
 
-	var gone atomic.Int64
 	ipc.Server.On("socket.disconnected", func(m *nodeipc.Message) {
-		fmt.Println("world: a client disconnected")
 		w.mu.Lock()
 		delete(w.pending, m.Socket)
 		w.mu.Unlock()
-		if gone.Add(1) == int64(clients) {
-			close(w.allGone)
-		}
 	})
-	if err := ipc.Server.Start(); err != nil {
+	// Start binds, prints where, and counts the clients that disconnect.
+	var err error
+	if w.Server, err = ep.Start(ipc, clients); err != nil {
 		return nil, err
 	}
-	fmt.Println("world: listening on", ep.Listening(ipc.Server))
 	return w, nil
 }
 
-// stop shuts the server down and reports whether questions piled up.
-func (w *world) stop() error {
-	_ = w.ipc.Server.Shutdown(context.Background())
+// check reports whether questions piled up, once the server is shut down.
+func (w *world) check() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.piledUp {
@@ -159,11 +132,8 @@ func runServer(ctx context.Context, ep *endpoint.Endpoint, delay time.Duration, 
 	if err != nil {
 		return err
 	}
-	select {
-	case <-w.allGone:
-	case <-ctx.Done():
-	}
-	return w.stop()
+	w.ServeUntil(ctx)
+	return w.check()
 }
 
 // runClient is hello-client.js: in sync mode, queue n messages on connect
@@ -221,16 +191,9 @@ func runBoth(ctx context.Context, ep *endpoint.Endpoint, n int, syncMode bool, d
 	if err != nil {
 		return err
 	}
-	err = runClient(ctx, ep, n, syncMode, timeout)
-	if err == nil {
-		select {
-		case <-w.allGone:
-		case <-time.After(timeout):
-			err = errors.New("world did not see hello disconnect")
-		}
+	err = w.RunClients(timeout, "hello", func() error { return runClient(ctx, ep, n, syncMode, timeout) })
+	if err != nil {
+		return err
 	}
-	if serr := w.stop(); err == nil {
-		err = serr
-	}
-	return err
+	return w.check()
 }

@@ -19,11 +19,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"sync/atomic"
 	"time"
 
@@ -38,11 +36,9 @@ func main() {
 	timeout := flag.Duration("timeout", 10*time.Second, "client: give up when the answer has not come within this time")
 	flag.Parse()
 
-	// Ctrl-C ends a server (and anything else) cleanly.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-
-	err := run(*role, ep, func() error {
+	// Main sets the endpoint up and exits 1 on an error. Ctrl-C cancels ctx:
+	// it ends a server (and anything else) cleanly.
+	ep.Main("basic", *role, []string{"server", "client", "both"}, func(ctx context.Context) error {
 		switch *role {
 		case "server":
 			return runServer(ctx, ep, *clients)
@@ -51,35 +47,18 @@ func main() {
 		}
 		return runBoth(ctx, ep, *timeout)
 	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "basic:", err)
-		os.Exit(1)
-	}
 }
 
-// run checks the role, sets the endpoint up for it, and runs f.
-func run(role string, ep *endpoint.Endpoint, f func() error) error {
-	if role != "server" && role != "client" && role != "both" {
-		return fmt.Errorf("unknown -role %q: want server, client or both", role)
-	}
-	cleanup, err := ep.Setup(role)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	return f()
-}
-
-// startWorld is world-server.js. It returns the instance whose Server runs,
-// and a channel closed once `clients` clients have left (never for 0).
-func startWorld(ep *endpoint.Endpoint, clients int) (*nodeipc.IPC, <-chan struct{}, error) {
+// startWorld is world-server.js. The server it returns is done once
+// `clients` clients have left (never for 0).
+func startWorld(ep *endpoint.Endpoint, clients int) (*endpoint.Server, error) {
 	ipc := nodeipc.New() // node-ipc's `new IPC()`, with node-ipc 14's defaults
 	ipc.Config.ID = "world"
 
 	// ipc.Serve (local) or ipc.ServeNet (TCP, TLS): it only configures
 	// ipc.Server; Start binds.
 	if err := ep.Serve(ipc); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 
 	// node-ipc's handler gets (data, socket); here both are in the Message.
@@ -99,35 +78,19 @@ func startWorld(ep *endpoint.Endpoint, clients int) (*nodeipc.IPC, <-chan struct
 		fmt.Println("world: error:", m.Err)
 	})
 
-	allGone := make(chan struct{})
-	var gone atomic.Int64
-	ipc.Server.On("socket.disconnected", func(m *nodeipc.Message) {
-		fmt.Println("world: a client disconnected")
-		if gone.Add(1) == int64(clients) {
-			close(allGone)
-		}
-	})
-
-	if err := ipc.Server.Start(); err != nil {
-		return nil, nil, err
-	}
-	fmt.Println("world: listening on", ep.Listening(ipc.Server))
-	return ipc, allGone, nil
+	// Start binds, prints where, and counts the clients that disconnect.
+	return ep.Start(ipc, clients)
 }
 
 // runServer serves until interrupted, or until enough clients have left.
 func runServer(ctx context.Context, ep *endpoint.Endpoint, clients int) error {
-	ipc, allGone, err := startWorld(ep, clients)
+	world, err := startWorld(ep, clients)
 	if err != nil {
 		return err
 	}
-	// Shutdown stops accepting, flushes, closes every connection and waits
-	// for the handlers still running.
-	defer ipc.Server.Shutdown(context.Background())
-	select {
-	case <-allGone:
-	case <-ctx.Done():
-	}
+	// Then it shuts down: Shutdown stops accepting, flushes, closes every
+	// connection and waits for the handlers still running.
+	world.ServeUntil(ctx)
 	return nil
 }
 
@@ -193,22 +156,12 @@ func runClient(ctx context.Context, ep *endpoint.Endpoint, timeout time.Duration
 	}
 }
 
-// runBoth runs world and hello in this process.
+// runBoth runs world and hello in this process, and waits until world has
+// seen hello go.
 func runBoth(ctx context.Context, ep *endpoint.Endpoint, timeout time.Duration) error {
-	ipc, allGone, err := startWorld(ep, 1)
+	world, err := startWorld(ep, 1)
 	if err != nil {
 		return err
 	}
-	defer ipc.Server.Shutdown(context.Background())
-
-	if err := runClient(ctx, ep, timeout); err != nil {
-		return err
-	}
-	// Wait until world has seen hello go.
-	select {
-	case <-allGone:
-		return nil
-	case <-time.After(timeout):
-		return errors.New("world did not see hello disconnect")
-	}
+	return world.RunClients(timeout, "hello", func() error { return runClient(ctx, ep, timeout) })
 }

@@ -28,12 +28,12 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/signal"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/effeeea0/nodeipc"
+	"github.com/effeeea0/nodeipc/examples/internal/cli"
 )
 
 // recordSize is sizeof the packed struct: a uint16 and a uint32.
@@ -70,24 +70,15 @@ func main() {
 	timeout := flag.Duration("timeout", 10*time.Second, "give up when the records have not crossed within this time")
 	flag.Parse()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-
-	var err error
-	switch *role {
-	case "server":
-		err = runServer(ctx, *host, *port, *clients)
-	case "client":
-		err = runClient(ctx, net.JoinHostPort(*host, strconv.Itoa(*port)), *timeout)
-	case "both":
-		err = runBoth(ctx, *host, *port, *timeout)
-	default:
-		err = fmt.Errorf("unknown -role %q: want server, client or both", *role)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "binary:", err)
-		os.Exit(1)
-	}
+	cli.Main("binary", *role, []string{"server", "client", "both"}, func(ctx context.Context) error {
+		switch *role {
+		case "server":
+			return runServer(ctx, *host, *port, *clients)
+		case "client":
+			return runClient(ctx, net.JoinHostPort(*host, strconv.Itoa(*port)), *timeout)
+		}
+		return runBoth(ctx, *host, *port, *timeout)
+	})
 }
 
 // startWorld is the nodeipc side: raw-buffer mode over TCP.

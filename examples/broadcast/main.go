@@ -15,13 +15,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/effeeea0/nodeipc"
@@ -41,10 +38,7 @@ func main() {
 	timeout := flag.Duration("timeout", 10*time.Second, "client: give up when the broadcast has not come within this time")
 	flag.Parse()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-
-	err := run(*role, ep, func() error {
+	ep.Main("broadcast", *role, []string{"server", "hello", "goodbye", "both"}, func(ctx context.Context) error {
 		switch *role {
 		case "server":
 			return runServer(ctx, ep, *clients)
@@ -53,34 +47,15 @@ func main() {
 		}
 		return runAll(ctx, ep, *timeout)
 	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "broadcast:", err)
-		os.Exit(1)
-	}
-}
-
-// run checks the role, sets the endpoint up for it, and runs f.
-func run(role string, ep *endpoint.Endpoint, f func() error) error {
-	switch role {
-	case "server", "hello", "goodbye", "both":
-	default:
-		return fmt.Errorf("unknown -role %q: want server, hello, goodbye or both", role)
-	}
-	cleanup, err := ep.Setup(role)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	return f()
 }
 
 // startWorld is world-server.js: answer each app.message, and broadcast
 // kill.connection once both hello and goodbye have spoken.
-func startWorld(ep *endpoint.Endpoint, clients int) (*nodeipc.IPC, <-chan struct{}, error) {
+func startWorld(ep *endpoint.Endpoint, clients int) (*endpoint.Server, error) {
 	ipc := nodeipc.New()
 	ipc.Config.ID = "world"
 	if err := ep.Serve(ipc); err != nil { // ipc.Serve, or ipc.ServeNet for TCP and TLS
-		return nil, nil, err
+		return nil, err
 	}
 
 	// Handlers of different connections run concurrently, so the state
@@ -112,32 +87,17 @@ func startWorld(ep *endpoint.Endpoint, clients int) (*nodeipc.IPC, <-chan struct
 		}
 	})
 
-	allGone := make(chan struct{})
-	var gone atomic.Int64
-	ipc.Server.On("socket.disconnected", func(m *nodeipc.Message) {
-		fmt.Println("world: a client disconnected")
-		if gone.Add(1) == int64(clients) {
-			close(allGone)
-		}
-	})
-	if err := ipc.Server.Start(); err != nil {
-		return nil, nil, err
-	}
-	fmt.Println("world: listening on", ep.Listening(ipc.Server))
-	return ipc, allGone, nil
+	// Start binds, prints where, and counts the clients that disconnect.
+	return ep.Start(ipc, clients)
 }
 
 // runServer serves until interrupted, or until enough clients have left.
 func runServer(ctx context.Context, ep *endpoint.Endpoint, clients int) error {
-	ipc, allGone, err := startWorld(ep, clients)
+	world, err := startWorld(ep, clients)
 	if err != nil {
 		return err
 	}
-	defer ipc.Server.Shutdown(context.Background())
-	select {
-	case <-allGone:
-	case <-ctx.Done():
-	}
+	world.ServeUntil(ctx)
 	return nil
 }
 
@@ -188,27 +148,14 @@ func runClient(ctx context.Context, id string, ep *endpoint.Endpoint, timeout ti
 	}
 }
 
-// runAll runs world, hello and goodbye in this process.
+// runAll runs world, hello and goodbye in this process, the clients side by
+// side.
 func runAll(ctx context.Context, ep *endpoint.Endpoint, timeout time.Duration) error {
-	ipc, allGone, err := startWorld(ep, 2)
+	world, err := startWorld(ep, 2)
 	if err != nil {
 		return err
 	}
-	defer ipc.Server.Shutdown(context.Background())
-
-	errs := make(chan error, 2)
-	for _, id := range []string{"hello", "goodbye"} {
-		go func() { errs <- runClient(ctx, id, ep, timeout) }()
-	}
-	for range 2 {
-		if err := <-errs; err != nil {
-			return err
-		}
-	}
-	select {
-	case <-allGone:
-		return nil
-	case <-time.After(timeout):
-		return errors.New("world did not see both clients disconnect")
-	}
+	return world.RunClients(timeout, "both clients",
+		func() error { return runClient(ctx, "hello", ep, timeout) },
+		func() error { return runClient(ctx, "goodbye", ep, timeout) })
 }

@@ -19,13 +19,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/effeeea0/nodeipc"
@@ -45,10 +42,7 @@ func main() {
 	timeout := flag.Duration("timeout", 10*time.Second, "client: give up when the bytes have not come within this time")
 	flag.Parse()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-
-	err := run(*role, ep, func() error {
+	ep.Main("raw-buffer", *role, []string{"server", "client", "both"}, func(ctx context.Context) error {
 		switch *role {
 		case "server":
 			return runServer(ctx, ep, *clients)
@@ -57,23 +51,6 @@ func main() {
 		}
 		return runBoth(ctx, ep, *timeout)
 	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "raw-buffer:", err)
-		os.Exit(1)
-	}
-}
-
-// run checks the role, sets the endpoint up for it, and runs f.
-func run(role string, ep *endpoint.Endpoint, f func() error) error {
-	if role != "server" && role != "client" && role != "both" {
-		return fmt.Errorf("unknown -role %q: want server, client or both", role)
-	}
-	cleanup, err := ep.Setup(role)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	return f()
 }
 
 // rawConfig sets raw mode, as node-ipc's example does on both sides.
@@ -84,11 +61,11 @@ func rawConfig(ipc *nodeipc.IPC, id string) {
 }
 
 // startWorld is world.server.js.
-func startWorld(ep *endpoint.Endpoint, clients int) (*nodeipc.IPC, <-chan struct{}, error) {
+func startWorld(ep *endpoint.Endpoint, clients int) (*endpoint.Server, error) {
 	ipc := nodeipc.New()
 	rawConfig(ipc, "world")
 	if err := ep.Serve(ipc); err != nil { // ipc.Serve, or ipc.ServeNet for TCP and TLS
-		return nil, nil, err
+		return nil, err
 	}
 
 	// What each client has sent so far. Handlers of different connections
@@ -124,35 +101,22 @@ func startWorld(ep *endpoint.Endpoint, clients int) (*nodeipc.IPC, <-chan struct
 		}
 	})
 
-	allGone := make(chan struct{})
-	var gone atomic.Int64
 	ipc.Server.On("socket.disconnected", func(m *nodeipc.Message) {
-		fmt.Println("world: a client disconnected")
 		mu.Lock()
 		delete(got, m.Socket)
 		mu.Unlock()
-		if gone.Add(1) == int64(clients) {
-			close(allGone)
-		}
 	})
-	if err := ipc.Server.Start(); err != nil {
-		return nil, nil, err
-	}
-	fmt.Println("world: listening on", ep.Listening(ipc.Server))
-	return ipc, allGone, nil
+	// Start binds, prints where, and counts the clients that disconnect.
+	return ep.Start(ipc, clients)
 }
 
 // runServer serves until interrupted, or until enough clients have left.
 func runServer(ctx context.Context, ep *endpoint.Endpoint, clients int) error {
-	ipc, allGone, err := startWorld(ep, clients)
+	world, err := startWorld(ep, clients)
 	if err != nil {
 		return err
 	}
-	defer ipc.Server.Shutdown(context.Background())
-	select {
-	case <-allGone:
-	case <-ctx.Done():
-	}
+	world.ServeUntil(ctx)
 	return nil
 }
 
@@ -211,18 +175,9 @@ func runClient(ctx context.Context, ep *endpoint.Endpoint, timeout time.Duration
 
 // runBoth runs world and hello in this process.
 func runBoth(ctx context.Context, ep *endpoint.Endpoint, timeout time.Duration) error {
-	ipc, allGone, err := startWorld(ep, 1)
+	world, err := startWorld(ep, 1)
 	if err != nil {
 		return err
 	}
-	defer ipc.Server.Shutdown(context.Background())
-	if err := runClient(ctx, ep, timeout); err != nil {
-		return err
-	}
-	select {
-	case <-allGone:
-		return nil
-	case <-time.After(timeout):
-		return errors.New("world did not see hello disconnect")
-	}
+	return world.RunClients(timeout, "hello", func() error { return runClient(ctx, ep, timeout) })
 }

@@ -21,47 +21,32 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/signal"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/effeeea0/nodeipc"
+	"github.com/effeeea0/nodeipc/examples/internal/cli"
+	"github.com/effeeea0/nodeipc/examples/internal/endpoint"
 )
 
 func main() {
 	role := flag.String("role", "both", `"server" (world.server.js), "client" (hello-client.js), or "both" in one process`)
-	udpType := flag.String("udp", "udp4", "udp4 (on 127.0.0.1) or udp6 (on ::1)")
-	port := flag.Int("port", nodeipc.DefaultNetworkPort, "world's UDP port (server: 0 picks a free one and prints it)")
+	u := endpoint.UDPFlags() // -udp, -port (world's) and -resend
 	helloPort := flag.Int("hello-port", 8001, "client: hello's own UDP port (0: any free one)")
 	datagrams := flag.Int("datagrams", 0, "server: exit after answering this many datagrams (0: serve until interrupted)")
-	resend := flag.Duration("resend", 500*time.Millisecond, "client: send again after this long without an answer")
 	timeout := flag.Duration("timeout", 10*time.Second, "client: give up when the answer has not come within this time")
 	flag.Parse()
 
-	host := "127.0.0.1"
-	if *udpType == "udp6" {
-		host = "::1" // node-ipc's default host is IPv4: udp6 needs one given
-	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-
-	var err error
-	switch *role {
-	case "server":
-		err = runServer(ctx, *udpType, host, *port, *datagrams)
-	case "client":
-		err = runClient(ctx, *udpType, host, *helloPort, *port, *resend, *timeout)
-	case "both":
-		err = runBoth(ctx, *udpType, host, *port, *helloPort, *resend, *timeout)
-	default:
-		err = fmt.Errorf("unknown -role %q: want server, client or both", *role)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "udp-raw-buffer:", err)
-		os.Exit(1)
-	}
+	cli.Main("udp-raw-buffer", *role, []string{"server", "client", "both"}, func(ctx context.Context) error {
+		switch *role {
+		case "server":
+			return runServer(ctx, u, *datagrams)
+		case "client":
+			return runClient(ctx, u, *helloPort, u.Port, *timeout)
+		}
+		return runBoth(ctx, u, *helloPort, *timeout)
+	})
 }
 
 // newRaw returns an instance in raw-buffer mode, as node-ipc's example sets
@@ -74,23 +59,11 @@ func newRaw(id string) *nodeipc.IPC {
 	return ipc
 }
 
-// serveUDP sets ipc.Server to a UDP server on host:port. ServeNet reads port
-// 0 as node-ipc does (the default, 8000); NewServer takes it as any free
-// port.
-func serveUDP(ipc *nodeipc.IPC, udpType, host string, port int) error {
-	if port == 0 {
-		var err error
-		ipc.Server, err = nodeipc.NewServer(udpType, net.JoinHostPort(host, "0"), &ipc.Config)
-		return err
-	}
-	return ipc.ServeNet(host, port, udpType, nil)
-}
-
 // startWorld is world.server.js: answer every datagram with "goodbye". The
 // channel is closed after `datagrams` answers (never for 0).
-func startWorld(udpType, host string, port, datagrams int) (*nodeipc.IPC, <-chan struct{}, error) {
+func startWorld(u *endpoint.UDP, datagrams int) (*nodeipc.IPC, <-chan struct{}, error) {
 	ipc := newRaw("world")
-	if err := serveUDP(ipc, udpType, host, port); err != nil {
+	if err := u.Serve(ipc, u.Port); err != nil { // ipc.ServeNet for udp4 or udp6
 		return nil, nil, err
 	}
 	enough := make(chan struct{})
@@ -108,36 +81,31 @@ func startWorld(udpType, host string, port, datagrams int) (*nodeipc.IPC, <-chan
 			close(enough)
 		}
 	})
-	if err := ipc.Server.Start(); err != nil {
+	if err := u.Start(ipc); err != nil {
 		return nil, nil, err
 	}
-	fmt.Println("world: listening on", udpType, ipc.Server.Addr())
 	return ipc, enough, nil
 }
 
 // runServer serves until interrupted, or until enough datagrams were
 // answered.
-func runServer(ctx context.Context, udpType, host string, port, datagrams int) error {
-	ipc, enough, err := startWorld(udpType, host, port, datagrams)
+func runServer(ctx context.Context, u *endpoint.UDP, datagrams int) error {
+	ipc, enough, err := startWorld(u, datagrams)
 	if err != nil {
 		return err
 	}
-	defer ipc.Server.Shutdown(context.Background())
-	select {
-	case <-enough:
-	case <-ctx.Done():
-	}
+	endpoint.ServeUntil(ctx, ipc.Server, enough)
 	return nil
 }
 
 // runClient is hello-client.js: serve on a port of our own, send world
 // "hello" until "goodbye" comes back.
-func runClient(ctx context.Context, udpType, host string, ownPort, worldPort int, resend, timeout time.Duration) error {
+func runClient(ctx context.Context, u *endpoint.UDP, ownPort, worldPort int, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
 	ipc := newRaw("hello")
-	if err := serveUDP(ipc, udpType, host, ownPort); err != nil {
+	if err := u.Serve(ipc, ownPort); err != nil {
 		return err
 	}
 	answered := make(chan struct{})
@@ -148,15 +116,14 @@ func runClient(ctx context.Context, udpType, host string, ownPort, worldPort int
 			once.Do(func() { close(answered) })
 		}
 	})
-	if err := ipc.Server.Start(); err != nil {
+	if err := u.Start(ipc); err != nil {
 		return err
 	}
 	defer ipc.Server.Shutdown(context.Background())
-	fmt.Println("hello: listening on", udpType, ipc.Server.Addr())
 
 	// node-ipc's {address, port} target. Give an IP address: a host name
 	// is not resolved.
-	world := nodeipc.UDPPeer(host, worldPort)
+	world := nodeipc.UDPPeer(u.Host(), worldPort)
 	for {
 		if err := ipc.Server.Emit(world, "hello", nil); err != nil {
 			return err
@@ -164,7 +131,7 @@ func runClient(ctx context.Context, udpType, host string, ownPort, worldPort int
 		select {
 		case <-answered:
 			return nil
-		case <-time.After(resend):
+		case <-time.After(u.Resend):
 			fmt.Println("hello: no answer yet, sending again")
 		case <-ctx.Done():
 			return fmt.Errorf("no answer from world: %w", context.Cause(ctx))
@@ -173,12 +140,12 @@ func runClient(ctx context.Context, udpType, host string, ownPort, worldPort int
 }
 
 // runBoth runs world and hello in this process.
-func runBoth(ctx context.Context, udpType, host string, port, helloPort int, resend, timeout time.Duration) error {
-	ipc, _, err := startWorld(udpType, host, port, 0)
+func runBoth(ctx context.Context, u *endpoint.UDP, helloPort int, timeout time.Duration) error {
+	ipc, _, err := startWorld(u, 0)
 	if err != nil {
 		return err
 	}
 	defer ipc.Server.Shutdown(context.Background())
 	bound := ipc.Server.Addr().(*net.UDPAddr).Port
-	return runClient(ctx, udpType, host, helloPort, bound, resend, timeout)
+	return runClient(ctx, u, helloPort, bound, timeout)
 }

@@ -25,11 +25,12 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/signal"
 	"sync"
 	"time"
 
 	"github.com/effeeea0/nodeipc"
+	"github.com/effeeea0/nodeipc/examples/internal/cli"
+	"github.com/effeeea0/nodeipc/examples/internal/endpoint"
 )
 
 // message is the data every "message" carries: {"id":...,"message":...}.
@@ -43,64 +44,36 @@ const loved = "Everybody loves the world! Got messages from hello and goodbye!"
 
 func main() {
 	role := flag.String("role", "both", `"server" (world-server.js), "hello" or "goodbye" (the clients), or "both": all three in one process`)
-	udpType := flag.String("udp", "udp4", "udp4 (on 127.0.0.1) or udp6 (on ::1)")
-	port := flag.Int("port", nodeipc.DefaultNetworkPort, "world's UDP port (server: 0 picks a free one and prints it)")
+	u := endpoint.UDPFlags() // -udp, -port (world's) and -resend
 	ownPort := flag.Int("own-port", -1, "client: its own UDP port (default: 8001 for hello, 8002 for goodbye; 0: any free one)")
 	broadcast := flag.Bool("broadcast", false, "client: wait for world's broadcast too, after the answer")
 	clients := flag.Int("clients", 0, "server: exit after answering this many peers (0: serve until interrupted)")
-	resend := flag.Duration("resend", 500*time.Millisecond, "client: send again after this long without an answer")
 	timeout := flag.Duration("timeout", 10*time.Second, "client: give up when the answers have not come within this time")
 	flag.Parse()
 
-	host := "127.0.0.1"
-	if *udpType == "udp6" {
-		host = "::1" // node-ipc's default host is IPv4: udp6 needs one given
-	}
 	if *ownPort < 0 {
 		*ownPort = map[string]int{"hello": 8001, "goodbye": 8002}[*role]
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-
-	var err error
-	switch *role {
-	case "server":
-		err = runServer(ctx, *udpType, host, *port, *clients)
-	case "hello", "goodbye":
-		c := client{id: *role, udpType: *udpType, host: host, ownPort: *ownPort, worldPort: *port,
-			broadcast: *broadcast, resend: *resend, timeout: *timeout}
-		err = c.run(ctx)
-	case "both":
-		err = runAll(ctx, *udpType, host, *port, *resend, *timeout)
-	default:
-		err = fmt.Errorf("unknown -role %q: want server, hello, goodbye or both", *role)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "udp:", err)
-		os.Exit(1)
-	}
-}
-
-// serveUDP sets ipc.Server to a UDP server on host:port. ServeNet reads port
-// 0 as node-ipc does (the default, 8000); NewServer takes it as any free
-// port.
-func serveUDP(ipc *nodeipc.IPC, udpType, host string, port int) error {
-	if port == 0 {
-		var err error
-		ipc.Server, err = nodeipc.NewServer(udpType, net.JoinHostPort(host, "0"), &ipc.Config)
-		return err
-	}
-	return ipc.ServeNet(host, port, udpType, nil)
+	cli.Main("udp", *role, []string{"server", "hello", "goodbye", "both"}, func(ctx context.Context) error {
+		switch *role {
+		case "server":
+			return runServer(ctx, u, *clients)
+		case "hello", "goodbye":
+			c := client{id: *role, u: u, ownPort: *ownPort, worldPort: u.Port, broadcast: *broadcast, timeout: *timeout}
+			return c.run(ctx)
+		}
+		return runAll(ctx, u, *timeout)
+	})
 }
 
 // startWorld is world-server.js: answer every "message" to its sender, and
 // broadcast once both hello and goodbye have spoken. The channel is closed
 // once `clients` peers have been answered (never for 0).
-func startWorld(udpType, host string, port, clients int) (*nodeipc.IPC, <-chan struct{}, error) {
+func startWorld(u *endpoint.UDP, clients int) (*nodeipc.IPC, <-chan struct{}, error) {
 	ipc := nodeipc.New()
 	ipc.Config.ID = "world"
-	if err := serveUDP(ipc, udpType, host, port); err != nil {
+	if err := u.Serve(ipc, u.Port); err != nil { // ipc.ServeNet for udp4 or udp6
 		return nil, nil, err
 	}
 
@@ -142,34 +115,29 @@ func startWorld(udpType, host string, port, clients int) (*nodeipc.IPC, <-chan s
 			}
 		}
 	})
-	if err := ipc.Server.Start(); err != nil {
+	if err := u.Start(ipc); err != nil {
 		return nil, nil, err
 	}
-	fmt.Println("world: listening on", udpType, ipc.Server.Addr())
 	return ipc, enough, nil
 }
 
 // runServer serves until interrupted, or until enough peers were answered.
-func runServer(ctx context.Context, udpType, host string, port, clients int) error {
-	ipc, enough, err := startWorld(udpType, host, port, clients)
+func runServer(ctx context.Context, u *endpoint.UDP, clients int) error {
+	ipc, enough, err := startWorld(u, clients)
 	if err != nil {
 		return err
 	}
-	defer ipc.Server.Shutdown(context.Background())
-	select {
-	case <-enough:
-	case <-ctx.Done():
-	}
+	endpoint.ServeUntil(ctx, ipc.Server, enough)
 	return nil
 }
 
 // client is hello-client.js or goodbye-client.js.
 type client struct {
 	id                 string
-	udpType, host      string
+	u                  *endpoint.UDP
 	ownPort, worldPort int
 	broadcast          bool // wait for world's broadcast too
-	resend, timeout    time.Duration
+	timeout            time.Duration
 }
 
 // run serves on the client's own port, sends world a message until it gets
@@ -180,7 +148,7 @@ func (c client) run(ctx context.Context) error {
 
 	ipc := nodeipc.New()
 	ipc.Config.ID = c.id
-	if err := serveUDP(ipc, c.udpType, c.host, c.ownPort); err != nil {
+	if err := c.u.Serve(ipc, c.ownPort); err != nil {
 		return err
 	}
 	text := map[string]string{"hello": "Hello", "goodbye": "Goodbye"}[c.id]
@@ -197,15 +165,14 @@ func (c client) run(ctx context.Context) error {
 			toldOnce.Do(func() { close(told) })
 		}
 	})
-	if err := ipc.Server.Start(); err != nil {
+	if err := c.u.Start(ipc); err != nil {
 		return err
 	}
 	defer ipc.Server.Shutdown(context.Background())
-	fmt.Println(c.id+": listening on", c.udpType, ipc.Server.Addr())
 
 	// node-ipc's {address, port} target. Give an IP address: a host name
 	// is not resolved.
-	world := nodeipc.UDPPeer(c.host, c.worldPort)
+	world := nodeipc.UDPPeer(c.u.Host(), c.worldPort)
 	for sent := false; !sent; {
 		if err := ipc.Server.Emit(world, "message", message{ID: c.id, Message: text}); err != nil {
 			return err
@@ -213,7 +180,7 @@ func (c client) run(ctx context.Context) error {
 		select {
 		case <-answered:
 			sent = true
-		case <-time.After(c.resend):
+		case <-time.After(c.u.Resend):
 			fmt.Println(c.id + ": no answer yet, sending again")
 		case <-ctx.Done():
 			return fmt.Errorf("%s: no answer from world: %w", c.id, context.Cause(ctx))
@@ -232,8 +199,8 @@ func (c client) run(ctx context.Context) error {
 
 // runAll runs world, hello and goodbye in this process; the clients take any
 // free ports and wait for the broadcast.
-func runAll(ctx context.Context, udpType, host string, port int, resend, timeout time.Duration) error {
-	ipc, _, err := startWorld(udpType, host, port, 0)
+func runAll(ctx context.Context, u *endpoint.UDP, timeout time.Duration) error {
+	ipc, _, err := startWorld(u, 0)
 	if err != nil {
 		return err
 	}
@@ -242,7 +209,7 @@ func runAll(ctx context.Context, udpType, host string, port int, resend, timeout
 
 	errs := make(chan error, 2)
 	for _, id := range []string{"hello", "goodbye"} {
-		c := client{id: id, udpType: udpType, host: host, worldPort: bound, broadcast: true, resend: resend, timeout: timeout}
+		c := client{id: id, u: u, worldPort: bound, broadcast: true, timeout: timeout}
 		go func() { errs <- c.run(ctx) }()
 	}
 	return errors.Join(<-errs, <-errs)

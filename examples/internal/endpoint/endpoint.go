@@ -1,7 +1,10 @@
-// Package endpoint is what the stream examples share: where their "world"
-// server listens and how their clients reach it, over a local socket (a Unix
-// socket, or a named pipe on Windows), TCP or TLS, as chosen with
-// -transport. The rest of each example is in its own main.go.
+// Package endpoint is the plumbing the examples share: where their "world"
+// server listens, how their clients reach it, and how the server is started,
+// served and shut down. The stream examples use an Endpoint: a local socket (a
+// Unix socket, or a named pipe on Windows), TCP or TLS, as chosen with
+// -transport. The UDP examples use a UDP endpoint on the loopback. What each
+// example demonstrates, its handlers and what it emits, is in its own
+// main.go.
 //
 // For TLS it makes the certificates at run time (a CA, a server certificate
 // for localhost, 127.0.0.1 and ::1, and a client certificate), and
@@ -131,10 +134,10 @@ func (e *Endpoint) Serve(ipc *nodeipc.IPC) error {
 	return ipc.ServeNet(e.Host, e.Port, "", nil)
 }
 
-// Listening describes where a started server listens, for printing. It also
+// listening describes where a started server listens, for printing. It also
 // records the port the server got, so that a client in the same process
 // connects to it.
-func (e *Endpoint) Listening(srv *nodeipc.Server) string {
+func (e *Endpoint) listening(srv *nodeipc.Server) string {
 	switch e.Transport {
 	case "local":
 		if runtime.GOOS == "windows" {
