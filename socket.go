@@ -2,6 +2,7 @@ package nodeipc
 
 import (
 	"net"
+	"net/netip"
 	"strconv"
 	"sync/atomic"
 )
@@ -10,12 +11,13 @@ import (
 // peer address. Handlers receive it as Message.Socket and pass it back to
 // Server.Emit. For UDP, UDPPeer makes one from an address.
 type Socket struct {
-	conn   *conn        // stream peers
-	server *Server      // the server that accepted it
-	addr   net.Addr     // the peer's address
-	cred   *PeerCred    // Unix socket peers, when the platform reports it
-	id     atomic.Value // string set by IdentifyPeer or SetID
-	seq    uint64       // order of acceptance
+	conn   *conn          // stream peers
+	server *Server        // the server that accepted it
+	addr   net.Addr       // the peer's address
+	udp    netip.AddrPort // UDP peers seen by a server: addr as sent from
+	cred   *PeerCred      // Unix socket peers, when the platform reports it
+	id     atomic.Value   // string set by IdentifyPeer or SetID
+	seq    uint64         // order of acceptance
 }
 
 // PeerCred is the identity of a local (Unix socket) peer as the kernel

@@ -23,16 +23,42 @@ const (
 // several frames; an unfinished frame is kept per peer and completed by that
 // peer's next datagram (node-ipc 14), or refused in Legacy mode (node-ipc 9).
 // The unfinished frames of all peers together stay within MaxReadBuffer.
+//
+// Where the platform allows (Linux), the read loop takes every datagram
+// waiting, up to a batch, in one system call, and the datagrams emitted
+// while it dispatches them (replies, mostly) go out together in one system
+// call when the batch is done, as a stream connection flushes once per read,
+// or after udpHoldMax if the dispatch takes longer. The reply to a lone
+// request (one frame in one datagram) leaves at once.
+// Datagrams leave in the order they were emitted; those that cannot be sent
+// are reported as error events.
 type udpServer struct {
 	s     *Server
 	pc    *net.UDPConn
+	v6    bool
 	max   int
 	mu    sync.Mutex
 	tab   map[netip.AddrPort]*udpPeer
 	list  []*udpPeer // in order of arrival
 	swept time.Time
 	held  int // bytes of unfinished frames held for every peer (read loop only)
+
+	batch   *udpBatch   // nil: one datagram per system call
+	frames  int         // frames of the current batch dispatched (read loop only)
+	sendMu  sync.Mutex  // orders sends; guards the fields below and the batch's write side
+	holding bool        // the read loop is dispatching a batch: sends wait for its end
+	failed  []error     // sends of queued datagrams that failed, for the read loop to report
+	since   time.Time   // when the oldest datagram queued was queued
+	holdT   *time.Timer // sends what was queued udpHoldMax ago; it is not stopped
+	holdOn  bool        // holdT will fire
 }
+
+// udpHoldMax bounds how long a datagram emitted during the dispatch of a
+// batch waits for the batch to end: a slow handler holds back neither the
+// replies emitted before it nor the sends of other goroutines for longer.
+// A batch normally ends long before; a shorter bound costs throughput, the
+// timer waking the process more often.
+const udpHoldMax = 2 * time.Millisecond
 
 type udpPeer struct {
 	sock    *Socket
@@ -52,13 +78,21 @@ func startUDP(s *Server) (*udpServer, error) {
 	}
 	u := &udpServer{s: s, pc: pc, max: maxDatagram4, tab: map[netip.AddrPort]*udpPeer{}}
 	if network == "udp6" {
-		u.max = maxDatagram6
+		u.v6, u.max = true, maxDatagram6
+	}
+	if u.batch = newUDPBatch(pc, u.v6); u.batch != nil {
+		u.holdT = time.AfterFunc(time.Hour, u.flushHeld)
+		u.holdT.Stop()
 	}
 	return u, nil
 }
 
 func (u *udpServer) readLoop() {
 	defer u.s.wg.Done()
+	if u.batch != nil {
+		u.readBatches()
+		return
+	}
 	buf := make([]byte, 64<<10)
 	for {
 		n, ap, err := u.pc.ReadFromUDPAddrPort(buf)
@@ -74,6 +108,83 @@ func (u *udpServer) readLoop() {
 	}
 }
 
+// readBatches is the read loop with batched system calls.
+func (u *udpServer) readBatches() {
+	for {
+		n, err := u.batch.read()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			u.s.publishErr(nil, fmt.Errorf("nodeipc: udp read: %w", err))
+			continue
+		}
+		if n > 1 {
+			u.frames = 1 // sends wait from the first frame on
+		}
+		for i := 0; i < n; i++ {
+			u.receive(u.peer(u.batch.addr(i)), u.batch.data(i))
+		}
+		u.release()
+	}
+}
+
+// dispatching counts the frames of a batch as they are dispatched, and from
+// the second one on makes sends wait for the end of the batch (udpHoldMax at
+// most). A batch of several datagrams counts one more: its sends wait from
+// the first frame on.
+func (u *udpServer) dispatching() {
+	if u.batch == nil {
+		return
+	}
+	if u.frames++; u.frames == 2 {
+		u.sendMu.Lock()
+		u.holding = true
+		u.sendMu.Unlock()
+	}
+}
+
+// release sends what the batch queued, and reports the sends that failed
+// since the last release. It runs on the read loop, so error handlers run
+// there, in order with the other events.
+func (u *udpServer) release() {
+	u.frames = 0
+	u.sendMu.Lock()
+	u.holding = false
+	if u.batch.queued() > 0 {
+		u.failed = append(u.failed, u.batch.flush()...)
+	}
+	failed := u.failed
+	u.failed = nil
+	u.sendMu.Unlock()
+	for _, err := range failed {
+		u.s.publishErr(nil, err)
+	}
+}
+
+// flushHeld sends what has waited udpHoldMax for the end of a batch. The
+// timer is set when a queue starts and nothing else sets or stops it: under
+// load it fires every udpHoldMax at most, rather than being set and stopped
+// for every batch, and it rests when nothing is queued.
+func (u *udpServer) flushHeld() {
+	u.sendMu.Lock()
+	defer u.sendMu.Unlock()
+	u.holdOn = false
+	if u.batch.queued() == 0 {
+		return
+	}
+	if wait := udpHoldMax - time.Since(u.since); wait > 0 {
+		u.holdOn = true
+		u.holdT.Reset(wait)
+		return
+	}
+	u.failed = append(u.failed, u.batch.flush()...)
+}
+
+func udpSendErr(ap netip.AddrPort, err error) error {
+	return fmt.Errorf("nodeipc: udp send to %s: %w", ap, err)
+}
+
 // peer finds or records the peer at ap, and forgets idle ones.
 func (u *udpServer) peer(ap netip.AddrPort) *udpPeer {
 	now := time.Now()
@@ -86,7 +197,7 @@ func (u *udpServer) peer(ap netip.AddrPort) *udpPeer {
 			if now.Sub(p.last) < idle {
 				kept = append(kept, p)
 			} else {
-				delete(u.tab, p.sock.addr.(*net.UDPAddr).AddrPort())
+				delete(u.tab, p.sock.udp)
 				u.held -= len(p.pending)
 			}
 		}
@@ -96,7 +207,7 @@ func (u *udpServer) peer(ap netip.AddrPort) *udpPeer {
 	p := u.tab[ap]
 	if p == nil {
 		u.s.seq++
-		p = &udpPeer{sock: &Socket{server: u.s, addr: net.UDPAddrFromAddrPort(ap), seq: u.s.seq}}
+		p = &udpPeer{sock: &Socket{server: u.s, addr: net.UDPAddrFromAddrPort(ap), udp: ap, seq: u.s.seq}}
 		u.tab[ap] = p
 		u.list = append(u.list, p)
 	}
@@ -108,6 +219,7 @@ func (u *udpServer) receive(p *udpPeer, dgram []byte) {
 	s := u.s
 	r := s.rules
 	if r.raw {
+		u.dispatching()
 		s.events.emit(&Message{Type: "data", Data: append(json.RawMessage(nil), dgram...), Socket: p.sock})
 		return
 	}
@@ -151,6 +263,7 @@ func (u *udpServer) receive(p *udpPeer, dgram []byte) {
 		if s.cfg.IdentifyPeer {
 			identify(p.sock, body)
 		}
+		u.dispatching()
 		s.events.dispatch(typ, body, p.sock)
 	}
 	if len(data) == 0 {
@@ -184,19 +297,62 @@ func (u *udpServer) check(frame []byte) *ProtocolError {
 // emit sends one frame to a peer; a peer without address or port means every
 // peer, as in node-ipc.
 func (u *udpServer) emit(to *Socket, frame []byte) error {
-	ua, _ := to.RemoteAddr().(*net.UDPAddr)
-	if ua == nil || ua.IP == nil || ua.Port == 0 {
+	ap := to.udp
+	if !ap.IsValid() {
+		ua, _ := to.RemoteAddr().(*net.UDPAddr)
+		if ua == nil || ua.IP == nil {
+			return u.broadcast(frame)
+		}
+		ap = ua.AddrPort()
+	}
+	if ap.Port() == 0 {
 		return u.broadcast(frame)
 	}
-	return u.send(ua, frame)
+	return u.send(ap, frame)
 }
 
-func (u *udpServer) send(ua *net.UDPAddr, frame []byte) error {
+// send writes one datagram, or queues it while a batch is being dispatched;
+// the read loop reports a queued datagram that could not be sent as an error
+// event at the end of the batch.
+func (u *udpServer) send(ap netip.AddrPort, frame []byte) error {
 	if len(frame) > u.max {
 		return protoErr(CodeDatagramTooLarge, "a frame of "+strconv.Itoa(len(frame))+" bytes does not fit one datagram (at most "+strconv.Itoa(u.max)+")")
 	}
-	if _, err := u.pc.WriteToUDP(frame, ua); err != nil {
-		return fmt.Errorf("nodeipc: udp send to %s: %w", ua, err)
+	if !u.v6 {
+		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	if u.batch == nil {
+		return u.write(ap, frame)
+	}
+	u.sendMu.Lock()
+	if !u.holding {
+		u.sendMu.Unlock() // nothing is queued
+		return u.write(ap, frame)
+	}
+	defer u.sendMu.Unlock()
+	first := u.batch.queued() == 0
+	if u.batch.queue(ap, frame) {
+		switch {
+		case u.batch.full():
+			u.failed = append(u.failed, u.batch.flush()...)
+		case first:
+			u.since = time.Now()
+			if !u.holdOn {
+				u.holdOn = true
+				u.holdT.Reset(udpHoldMax)
+			}
+		}
+		return nil
+	}
+	// An address the batch cannot hold goes alone, after what was queued
+	// before it.
+	u.failed = append(u.failed, u.batch.flush()...)
+	return u.write(ap, frame)
+}
+
+func (u *udpServer) write(ap netip.AddrPort, frame []byte) error {
+	if _, err := u.pc.WriteToUDPAddrPort(frame, ap); err != nil {
+		return udpSendErr(ap, err)
 	}
 	return nil
 }
@@ -204,7 +360,7 @@ func (u *udpServer) send(ua *net.UDPAddr, frame []byte) error {
 func (u *udpServer) broadcast(frame []byte) error {
 	var errs []error
 	for _, p := range u.peers() {
-		if err := u.send(p.addr.(*net.UDPAddr), frame); err != nil {
+		if err := u.send(p.udp, frame); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -221,4 +377,9 @@ func (u *udpServer) peers() []*Socket {
 	return out
 }
 
-func (u *udpServer) close() error { return u.pc.Close() }
+func (u *udpServer) close() error {
+	if u.holdT != nil {
+		u.holdT.Stop()
+	}
+	return u.pc.Close()
+}

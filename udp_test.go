@@ -206,3 +206,139 @@ func TestUDPClientIsRefused(t *testing.T) {
 		t.Fatalf("want an error pointing at ServeNet, got %v", err)
 	}
 }
+
+// udpPeerConn is a plain UDP socket next to an endpoint, on the same
+// network, to send it datagrams and read its replies one by one.
+func udpPeerConn(t *testing.T, network, host string) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP(network, &net.UDPAddr{IP: net.ParseIP(host)})
+	if err != nil {
+		t.Skip("no UDP here:", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func readDatagram(t *testing.T, c *net.UDPConn, what string) string {
+	t.Helper()
+	buf := make([]byte, 64<<10)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _, err := c.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+	return string(buf[:n])
+}
+
+func TestUDPFramesToAPeerKeepTheirOrder(t *testing.T) {
+	for _, c := range []struct{ network, host string }{{"udp4", "127.0.0.1"}, {"udp6", "::1"}} {
+		t.Run(c.network, func(t *testing.T) {
+			peer := udpPeerConn(t, c.network, c.host)
+			u := startUDP(t, c.network, c.host, nil)
+			// A handler's replies are sent together after the dispatch;
+			// more than one system call's worth of them, then frames sent
+			// from another goroutine once the handler has returned.
+			const fromHandler, total = 150, 200
+			handled := make(chan error, 1)
+			u.srv.On("go", func(m *nodeipc.Message) {
+				var err error
+				for i := 0; i < fromHandler && err == nil; i++ {
+					err = u.srv.Emit(m.Socket, "n", i)
+				}
+				handled <- err
+			})
+			to := &net.UDPAddr{IP: net.ParseIP(c.host), Port: u.port}
+			// The handler runs for a frame in the middle of a batch.
+			if _, err := peer.WriteToUDP([]byte(`{"type":"first"}`+"\f"+`{"type":"go"}`+"\f"), to); err != nil {
+				t.Fatal(err)
+			}
+			if err := recv(t, handled, "the handler"); err != nil {
+				t.Fatal(err)
+			}
+			back := nodeipc.UDPPeer(c.host, peer.LocalAddr().(*net.UDPAddr).Port)
+			for i := fromHandler; i < total; i++ {
+				if err := u.srv.Emit(back, "n", i); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := 0; i < total; i++ {
+				want := `{"type":"n","data":` + strconv.Itoa(i) + "}\f"
+				if got := readDatagram(t, peer, "frame "+strconv.Itoa(i)); got != want {
+					t.Fatalf("datagram %d is %q, want %q", i, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestUDPSendErrorsInHandlersAreReported(t *testing.T) {
+	peer := udpPeerConn(t, "udp4", "127.0.0.1")
+	u := startUDP(t, "udp4", "127.0.0.1", nil)
+	type results struct{ tooLarge, unroutable, after error }
+	done := make(chan results, 1)
+	u.srv.On("go", func(m *nodeipc.Message) {
+		var r results
+		r.tooLarge = u.srv.Emit(m.Socket, "big", strings.Repeat("x", 70000))
+		// A socket bound to the loopback address cannot reach TEST-NET-1.
+		r.unroutable = u.srv.Emit(nodeipc.UDPPeer("192.0.2.1", 9), "lost", 1)
+		r.after = u.srv.Emit(m.Socket, "after", 1)
+		done <- r
+	})
+	// The handler runs for a frame in the middle of a batch.
+	if _, err := peer.WriteToUDP([]byte(`{"type":"first"}`+"\f"+`{"type":"go"}`+"\f"), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: u.port}); err != nil {
+		t.Fatal(err)
+	}
+	r := recv(t, done, "the handler")
+	// Too large is known at once, even while a batch is being dispatched.
+	var pe *nodeipc.ProtocolError
+	if !errors.As(r.tooLarge, &pe) || pe.Code != nodeipc.CodeDatagramTooLarge {
+		t.Fatalf("want %s from Emit, got %v", nodeipc.CodeDatagramTooLarge, r.tooLarge)
+	}
+	if r.after != nil {
+		t.Fatal(r.after)
+	}
+	// The datagram after the failed one still goes out.
+	if got := readDatagram(t, peer, "after"); got != `{"type":"after","data":1}`+"\f" {
+		t.Fatalf("got %q", got)
+	}
+	// The failed send is an error from Emit or, when it was sent with the
+	// rest of the batch, an error event.
+	switch {
+	case r.unroutable != nil:
+		if runtime.GOOS == "linux" {
+			t.Fatalf("a send during a dispatch failed at once on Linux: %v", r.unroutable)
+		}
+	case runtime.GOOS != "linux":
+		t.Skip("this platform sends to 192.0.2.1 from the loopback address")
+	default:
+		err := recv(t, u.errs, "the error event of the failed send")
+		if !strings.Contains(err.Error(), "192.0.2.1:9") {
+			t.Fatalf("the error does not name the peer: %v", err)
+		}
+	}
+}
+
+func TestUDPReplyDoesNotWaitForASlowHandler(t *testing.T) {
+	peer := udpPeerConn(t, "udp4", "127.0.0.1")
+	u := startUDP(t, "udp4", "127.0.0.1", nil)
+	release := make(chan struct{})
+	u.srv.On("ping", func(m *nodeipc.Message) { _ = u.srv.Emit(m.Socket, "pong", nil) })
+	u.srv.On("wait", func(*nodeipc.Message) {
+		select {
+		case <-release:
+		case <-time.After(10 * time.Second):
+		}
+	})
+	// One datagram, so its frames are dispatched in the same batch: the
+	// reply to the ping in its middle goes out while the last frame's
+	// handler runs.
+	frames := `{"type":"first"}` + "\f" + `{"type":"ping"}` + "\f" + `{"type":"wait"}` + "\f"
+	if _, err := peer.WriteToUDP([]byte(frames), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: u.port}); err != nil {
+		t.Fatal(err)
+	}
+	got := readDatagram(t, peer, "the reply")
+	close(release)
+	if !strings.HasPrefix(got, `{"type":"pong"`) {
+		t.Fatalf("got %q", got)
+	}
+}

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"io"
 	"os"
+	"strings"
 	"testing"
+	"time"
 )
 
 // TestMain lets the test binary act as a benchmark peer, as the command does.
@@ -13,30 +16,60 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	// Peers are this binary: under -race each would sleep a second on exit.
+	os.Setenv("GORACE", strings.TrimSpace("atexit_sleep_ms=0 "+os.Getenv("GORACE")))
 	os.Exit(m.Run())
 }
 
-// TestLanesProduceFigures runs each lane once with tiny counts and checks
-// that figures come back; it asserts nothing about speed.
+// TestLanesProduceFigures runs every lane of the default run once, over
+// every default transport, with tiny counts through the command's own path
+// (a lane fails unless each request is answered or, over UDP, counted lost,
+// with at least one answered), and checks that every row of the table has
+// figures. It asserts nothing about speed.
 func TestLanesProduceFigures(t *testing.T) {
-	self, err := os.Executable()
+	b, err := newBench(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	nd, nodeErr := nodeDir()
-	for _, transport := range []string{"unix", "tcp"} {
-		for _, l := range lanes {
-			if (l.server == "node" || l.client == "node") && nodeErr != nil {
-				t.Fatalf("%s: %v", l.name, nodeErr)
+	rows, err := b.measureAll(allTransports, 1, 500, 100, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := len(allTransports) * len(lanes); len(rows) != want {
+		t.Fatalf("%d rows, want %d", len(rows), want)
+	}
+	for _, r := range rows {
+		if r.RTTPerSec <= 0 || r.P50us <= 0 || r.P99us < r.P50us || r.LostPct >= 100 {
+			t.Errorf("%s over %s: no figures: %+v", r.Lane, r.Transport, r)
+		}
+		if r.Lost > 0 {
+			t.Logf("%s over %s: %d requests lost (%.1f%%)", r.Lane, r.Transport, r.Lost, r.LostPct)
+		}
+	}
+}
+
+// TestUDPLossIsCountedAndThePassGoesOn runs each kind of UDP client against
+// a server that drops every 100th datagram: every pass ends, with the
+// dropped requests counted lost.
+func TestUDPLossIsCountedAndThePassGoesOn(t *testing.T) {
+	b, err := newBench(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.udpTimeout, b.dropEvery = 100*time.Millisecond, 100
+	for _, client := range []string{"go", "node", "raw"} {
+		for _, inflight := range []int{64, 1} {
+			l := lane{"lossy raw server ← " + client, "raw", client}
+			// 550 requests, 50 of them warm-up: the server drops the 100th,
+			// 200th, ... 500th it receives, all measured (give or take one
+			// at the edge of the warm-up if datagrams cross).
+			m, err := b.runLane("udp4", l, inflight, 500, 50)
+			if err != nil {
+				t.Fatalf("%s, %d in flight: %v", l.name, inflight, err)
 			}
-			for _, inflight := range []int{64, 1} {
-				m, err := runLane(self, nd, transport, l, inflight, 500, 50)
-				if err != nil {
-					t.Fatalf("%s over %s, %d in flight: %v", l.name, transport, inflight, err)
-				}
-				if m.Count != 500 || m.RTTPerSec <= 0 || m.P50us <= 0 || m.P99us < m.P50us {
-					t.Fatalf("%s over %s: implausible figures %+v", l.name, transport, m)
-				}
+			t.Logf("%s, %d in flight: %d answered, %d lost", l.name, inflight, m.Count, m.Lost)
+			if m.Lost < 4 {
+				t.Errorf("%s, %d in flight: %d lost, want 5 or so (%+v)", l.name, inflight, m.Lost, m.result)
 			}
 		}
 	}

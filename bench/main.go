@@ -1,34 +1,48 @@
 // Command bench runs node-ipc's benchmark method across processes, side by
 // side in one run: node-ipc 14 to node-ipc 14, nodeipc to nodeipc, both
 // cross pairs, and a raw-bytes ceiling (the same 101-byte frames, no JSON),
-// over Unix sockets and TCP. Every lane is a fresh server process and a
-// fresh client process; lanes alternate order between repetitions and the
-// median is reported.
+// over Unix sockets, TCP, TLS and UDP4. Every lane is a fresh server process
+// and a fresh client process; lanes alternate order between repetitions and
+// the median is reported.
 //
 //	go run ./bench                      # default run
 //	go run ./bench -quick               # small counts, under a minute
 //	go run ./bench -markdown            # a table for the README
+//	go run ./bench -transports tls,udp4 # some transports only
+//
+// TLS is one-way (the client verifies the server against a CA), with
+// certificates made for the run. Over UDP4 each client is an endpoint of its
+// own; a request whose reply does not come within -udp-timeout is counted
+// lost and its slot goes to the next request, and round trips per second
+// count completed round trips only. The raw UDP peers move one datagram per
+// system call, where nodeipc batches them on Linux: over UDP the raw lane is
+// a reference, not a ceiling.
 package main
 
 import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/effeeea0/nodeipc/internal/testcert"
 )
 
 // result is what a client prints.
 type result struct {
-	Count     int     `json:"count"`
+	Count     int     `json:"count"` // measured round trips completed
+	Lost      int     `json:"lost"`  // measured requests without a reply (UDP)
 	ElapsedNS int64   `json:"elapsed_ns"`
 	RTTPerSec float64 `json:"rtt_per_sec"`
 	P50us     float64 `json:"p50_us"`
@@ -52,11 +66,15 @@ var lanes = []lane{
 	{"raw bytes ceiling (no JSON)", "raw", "raw"},
 }
 
+// allTransports is the default run, in order.
+var allTransports = []string{"unix", "tcp", "tls", "udp4"}
+
 var (
-	flagTransports = flag.String("transports", "unix,tcp", "transports to run: unix, tcp")
+	flagTransports = flag.String("transports", strings.Join(allTransports, ","), "transports to run: "+strings.Join(allTransports, ", "))
 	flagCount      = flag.Int("count", 200000, "measured round trips per throughput pass")
 	flagLatCount   = flag.Int("latency-count", 20000, "measured round trips per latency pass")
 	flagReps       = flag.Int("reps", 3, "repetitions (the median is reported)")
+	flagUDPTimeout = flag.Duration("udp-timeout", time.Second, "UDP: a request without a reply this long is counted lost")
 	flagQuick      = flag.Bool("quick", false, "small counts, one repetition")
 	flagMarkdown   = flag.Bool("markdown", false, "print a README-ready markdown table")
 	flagJSON       = flag.String("json", "", "also write the results to this JSON file")
@@ -95,26 +113,49 @@ func nodeDir() (string, error) {
 	}
 }
 
-func run() error {
+// bench is one run's setting: the peers' programs and the certificates.
+type bench struct {
+	self, node string    // this binary (the Go peers) and interop/node
+	tls        *tlsFiles // made for the run, in a directory of its own
+	udpTimeout time.Duration
+	dropEvery  int // raw UDP servers drop every nth datagram (tests of loss counting)
+}
+
+// newBench finds the peers and makes the TLS certificates in dir.
+func newBench(dir string) (*bench, error) {
 	nd, err := nodeDir()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	self, err := os.Executable()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	nodeVersion, _ := exec.Command("node", "--version").Output()
-	fmt.Printf("machine: %d cores, %s, Node %s, %s/%s\n", runtime.NumCPU(), runtime.Version(),
-		strings.TrimSpace(string(nodeVersion)), runtime.GOOS, runtime.GOARCH)
-	fmt.Printf("method: 64-byte payload (101-byte frames); %d round trips with 64 in flight; %d with 1 in flight; median of %d\n\n",
-		*flagCount, *flagLatCount, *flagReps)
+	certs, err := testcert.New(dir, "bench")
+	if err != nil {
+		return nil, fmt.Errorf("making the TLS certificates: %w", err)
+	}
+	return &bench{self: self, node: nd, udpTimeout: time.Second,
+		tls: &tlsFiles{Key: certs.Server.KeyFile, Cert: certs.Server.CertFile, CA: certs.CAFile}}, nil
+}
 
+// row is one lane's reported figures: the medians of the repetitions, and
+// the UDP losses of all its passes.
+type row struct {
+	Transport, Lane              string
+	RTTPerSec, P50us, P99us, CPU float64
+	RSSServerMiB, RSSClientMiB   float64
+	Lost                         int     // requests lost, every pass of the lane
+	LostPct                      float64 // of the requests measured
+}
+
+// measureAll runs every lane over every transport reps times (throughput,
+// then latency) and reports one row per lane, transport by transport.
+func (b *bench) measureAll(transports []string, reps, count, latCount int, progress io.Writer) ([]row, error) {
 	type key struct{ transport, lane string }
 	thr := map[key][]measure{}
 	lat := map[key][]measure{}
-	transports := strings.Split(*flagTransports, ",")
-	for rep := 0; rep < *flagReps; rep++ {
+	for rep := 0; rep < reps; rep++ {
 		order := append([]lane(nil), lanes...)
 		if rep%2 == 1 {
 			for i, j := 0, len(order)-1; i < j; i, j = i+1, j-1 {
@@ -123,61 +164,151 @@ func run() error {
 		}
 		for _, tr := range transports {
 			for _, l := range order {
-				m, err := runLane(self, nd, tr, l, 64, *flagCount, *flagCount/10)
+				k := key{tr, l.name}
+				m, err := b.runLane(tr, l, 64, count, count/10)
 				if err != nil {
-					return fmt.Errorf("%s over %s: %w", l.name, tr, err)
+					return nil, fmt.Errorf("%s over %s: %w", l.name, tr, err)
 				}
-				thr[key{tr, l.name}] = append(thr[key{tr, l.name}], m)
-				m, err = runLane(self, nd, tr, l, 1, *flagLatCount, *flagLatCount/10)
+				thr[k] = append(thr[k], m)
+				ml, err := b.runLane(tr, l, 1, latCount, latCount/10)
 				if err != nil {
-					return fmt.Errorf("%s over %s (latency): %w", l.name, tr, err)
+					return nil, fmt.Errorf("%s over %s (latency): %w", l.name, tr, err)
 				}
-				lat[key{tr, l.name}] = append(lat[key{tr, l.name}], m)
-				fmt.Fprintf(os.Stderr, "rep %d %s %-34s %10.0f rtt/s  p50 %6.1f µs\n", rep+1, tr, l.name,
-					thr[key{tr, l.name}][rep].RTTPerSec, m.P50us)
+				lat[k] = append(lat[k], ml)
+				loss := ""
+				if m.Lost+ml.Lost > 0 {
+					loss = fmt.Sprintf("  lost %d+%d", m.Lost, ml.Lost)
+				}
+				fmt.Fprintf(progress, "rep %d %-4s %-34s %10.0f rtt/s  p50 %6.1f µs%s\n", rep+1, tr, l.name,
+					m.RTTPerSec, ml.P50us, loss)
 			}
 		}
-	}
-
-	type row struct {
-		Transport, Lane              string
-		RTTPerSec, P50us, P99us, CPU float64
-		RSSServerMiB, RSSClientMiB   float64
 	}
 	var rows []row
 	for _, tr := range transports {
 		for _, l := range lanes {
-			t, lt := median(thr[key{tr, l.name}]), median(lat[key{tr, l.name}])
-			rows = append(rows, row{tr, l.name, t.RTTPerSec, lt.P50us, lt.P99us, t.cpu, t.rssServer, t.rssCl})
+			k := key{tr, l.name}
+			t, lt := median(thr[k]), median(lat[k])
+			r := row{Transport: tr, Lane: l.name, RTTPerSec: t.RTTPerSec, P50us: lt.P50us, P99us: lt.P99us,
+				CPU: t.cpu, RSSServerMiB: t.rssServer, RSSClientMiB: t.rssCl}
+			sent := 0
+			for _, m := range append(append([]measure(nil), thr[k]...), lat[k]...) {
+				r.Lost += m.Lost
+				sent += m.Count + m.Lost
+			}
+			if sent > 0 {
+				r.LostPct = 100 * float64(r.Lost) / float64(sent)
+			}
+			rows = append(rows, r)
 		}
+	}
+	return rows, nil
+}
+
+func run() error {
+	transports := strings.Split(*flagTransports, ",")
+	for _, tr := range transports {
+		if !isTransport(tr) {
+			return fmt.Errorf("unknown transport %q (want %s)", tr, strings.Join(allTransports, ", "))
+		}
+	}
+	dir, err := os.MkdirTemp("", "nodeipc-bench-certs")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	b, err := newBench(dir)
+	if err != nil {
+		return err
+	}
+	b.udpTimeout = *flagUDPTimeout
+	nodeVersion, _ := exec.Command("node", "--version").Output()
+	fmt.Printf("machine: %d cores, %s, Node %s, %s/%s\n", runtime.NumCPU(), runtime.Version(),
+		strings.TrimSpace(string(nodeVersion)), runtime.GOOS, runtime.GOARCH)
+	fmt.Printf("method: 64-byte payload (101-byte frames); %d round trips with 64 in flight; %d with 1 in flight; median of %d\n",
+		*flagCount, *flagLatCount, *flagReps)
+	fmt.Printf("tls: one-way, server verified against a CA made for the run; udp4: a request is lost after %v without a reply\n\n", b.udpTimeout)
+
+	rows, err := b.measureAll(transports, *flagReps, *flagCount, *flagLatCount, os.Stderr)
+	if err != nil {
+		return err
 	}
 	fmt.Println()
 	if *flagMarkdown {
-		fmt.Println("| transport | lane | round trips/s (64 in flight) | p50 µs (1 in flight) | p99 µs | CPU s | peak RSS server / client MiB |")
-		fmt.Println("|---|---|---:|---:|---:|---:|---:|")
-		for _, r := range rows {
-			fmt.Printf("| %s | %s | %.0f | %.1f | %.1f | %.2f | %.0f / %.0f |\n", r.Transport, r.Lane, r.RTTPerSec, r.P50us, r.P99us, r.CPU, r.RSSServerMiB, r.RSSClientMiB)
-		}
+		printMarkdown(os.Stdout, rows)
 	} else {
-		fmt.Printf("%-5s %-34s %14s %10s %10s %8s %16s\n", "", "lane", "rtt/s @64", "p50 µs @1", "p99 µs @1", "CPU s", "RSS srv/cli MiB")
-		for _, r := range rows {
-			fmt.Printf("%-5s %-34s %14.0f %10.1f %10.1f %8.2f %8.0f/%-7.0f\n", r.Transport, r.Lane, r.RTTPerSec, r.P50us, r.P99us, r.CPU, r.RSSServerMiB, r.RSSClientMiB)
-		}
+		printText(os.Stdout, rows)
 	}
 	fmt.Println()
-	for _, tr := range transports {
-		n, g := median(thr[key{tr, lanes[0].name}]), median(thr[key{tr, lanes[1].name}])
-		nl, gl := median(lat[key{tr, lanes[0].name}]), median(lat[key{tr, lanes[1].name}])
-		fmt.Printf("%s: nodeipc→nodeipc does %.1fx the round trips/s of node-ipc→node-ipc; p50 latency %.1f µs vs %.1f µs\n",
-			tr, g.RTTPerSec/n.RTTPerSec, gl.P50us, nl.P50us)
-	}
+	printRatios(os.Stdout, transports, rows)
 	if *flagJSON != "" {
-		b, _ := json.MarshalIndent(rows, "", "  ")
-		if err := os.WriteFile(*flagJSON, b, 0o644); err != nil {
+		j, _ := json.MarshalIndent(rows, "", "  ")
+		if err := os.WriteFile(*flagJSON, j, 0o644); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func isTransport(tr string) bool {
+	for _, t := range allTransports {
+		if t == tr {
+			return true
+		}
+	}
+	return false
+}
+
+func datagram(transport string) bool { return strings.HasPrefix(transport, "udp") }
+
+// lossText is a row's loss figure: none for stream transports, which cannot
+// lose a frame without failing the lane.
+func lossText(r row) string {
+	if !datagram(r.Transport) {
+		return "–"
+	}
+	if r.Lost == 0 {
+		return "0"
+	}
+	return fmt.Sprintf("%d (%.3f%%)", r.Lost, r.LostPct)
+}
+
+func printMarkdown(w io.Writer, rows []row) {
+	fmt.Fprintln(w, "| transport | lane | round trips/s (64 in flight) | p50 µs (1 in flight) | p99 µs | CPU s | peak RSS server / client MiB | lost |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|")
+	for _, r := range rows {
+		fmt.Fprintf(w, "| %s | %s | %.0f | %.1f | %.1f | %.2f | %.0f / %.0f | %s |\n", r.Transport, r.Lane,
+			r.RTTPerSec, r.P50us, r.P99us, r.CPU, r.RSSServerMiB, r.RSSClientMiB, lossText(r))
+	}
+}
+
+func printText(w io.Writer, rows []row) {
+	fmt.Fprintf(w, "%-5s %-34s %14s %10s %10s %8s %16s %s\n", "", "lane", "rtt/s @64", "p50 µs @1", "p99 µs @1", "CPU s", "RSS srv/cli MiB", "lost")
+	for _, r := range rows {
+		fmt.Fprintf(w, "%-5s %-34s %14.0f %10.1f %10.1f %8.2f %8.0f/%-7.0f %s\n", r.Transport, r.Lane,
+			r.RTTPerSec, r.P50us, r.P99us, r.CPU, r.RSSServerMiB, r.RSSClientMiB, lossText(r))
+	}
+}
+
+// printRatios compares nodeipc to node-ipc, transport by transport.
+func printRatios(w io.Writer, transports []string, rows []row) {
+	find := func(tr, name string) row {
+		for _, r := range rows {
+			if r.Transport == tr && r.Lane == name {
+				return r
+			}
+		}
+		return row{}
+	}
+	for _, tr := range transports {
+		n, g := find(tr, lanes[0].name), find(tr, lanes[1].name)
+		ratio := 0.0
+		if n.RTTPerSec > 0 {
+			ratio = g.RTTPerSec / n.RTTPerSec
+		}
+		fmt.Fprintf(w, "%s: nodeipc→nodeipc does %.1fx the round trips/s of node-ipc→node-ipc; p50 latency %.1f µs vs %.1f µs\n",
+			tr, ratio, g.P50us, n.P50us)
+	}
 }
 
 func median(ms []measure) measure {
@@ -194,24 +325,40 @@ func median(ms []measure) measure {
 }
 
 // runLane starts a server process, then a client process, and returns the
-// client's figures with both processes' CPU time and peak memory.
-func runLane(self, nd, transport string, l lane, inflight, count, warmup int) (measure, error) {
-	dir, err := os.MkdirTemp("", "nb")
-	if err != nil {
-		return measure{}, err
-	}
-	defer os.RemoveAll(dir)
+// client's figures with both processes' CPU time and peak memory. Every
+// request must end, answered or (UDP) lost, and at least one must be
+// answered.
+func (b *bench) runLane(transport string, l lane, inflight, count, warmup int) (measure, error) {
 	opts := map[string]any{"transport": transport, "lib": 14}
-	if transport == "unix" {
+	switch {
+	case transport == "unix":
+		dir, err := os.MkdirTemp("", "nb")
+		if err != nil {
+			return measure{}, err
+		}
+		defer os.RemoveAll(dir)
 		opts["path"] = filepath.Join(dir, "b.sock")
-	} else {
-		opts["host"], opts["port"] = "127.0.0.1", freePort()
+	case datagram(transport):
+		port, cport := freePort(transport), freePort(transport)
+		for i := 0; cport == port && i < 10; i++ {
+			cport = freePort(transport)
+		}
+		opts["host"], opts["port"], opts["cport"] = "127.0.0.1", port, cport
+		opts["timeout_ms"] = max(1, b.udpTimeout.Milliseconds())
+		if b.dropEvery > 0 {
+			opts["drop_every"] = b.dropEvery
+		}
+	default:
+		opts["host"], opts["port"] = "127.0.0.1", freePort("tcp")
+	}
+	if transport == "tls" {
+		opts["tls"] = b.tls
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
 	opts["role"] = "server"
-	srv := command(ctx, self, nd, l.server, opts)
+	srv := b.command(ctx, l.server, opts)
 	stdin, _ := srv.StdinPipe()
 	out, _ := srv.StdoutPipe()
 	srv.Stderr = os.Stderr
@@ -224,24 +371,33 @@ func runLane(self, nd, transport string, l lane, inflight, count, warmup int) (m
 	}
 
 	opts["role"], opts["inflight"], opts["count"], opts["warmup"] = "client", inflight, count, warmup
-	cl := command(ctx, self, nd, l.client, opts)
+	cl := b.command(ctx, l.client, opts)
 	cl.Stderr = os.Stderr
-	b, err := cl.Output()
+	stdout, err := cl.Output()
 	if err != nil {
 		return measure{}, fmt.Errorf("client: %w", err)
 	}
 	stdin.Close()
 	_ = srv.Wait()
 	var m measure
-	for _, line := range strings.Split(string(b), "\n") {
+	found := false
+	for _, line := range strings.Split(string(stdout), "\n") {
 		if strings.Contains(line, `"result"`) {
 			if err := json.Unmarshal([]byte(line), &m.result); err != nil {
 				return m, err
 			}
+			found = true
 		}
 	}
-	if m.Count == 0 {
-		return m, fmt.Errorf("no result from the client: %q", b)
+	switch {
+	case !found:
+		return m, fmt.Errorf("no result from the client: %q", stdout)
+	case m.Count == 0:
+		return m, errors.New("no round trip completed")
+	case m.Count+m.Lost != count:
+		return m, fmt.Errorf("%d round trips and %d lost of %d", m.Count, m.Lost, count)
+	case m.RTTPerSec <= 0 || m.P50us <= 0 || m.P99us < m.P50us:
+		return m, fmt.Errorf("implausible figures %+v", m.result)
 	}
 	su, cu := usage(srv.ProcessState), usage(cl.ProcessState)
 	m.cpu = su.cpu + cu.cpu
@@ -249,16 +405,17 @@ func runLane(self, nd, transport string, l lane, inflight, count, warmup int) (m
 	return m, nil
 }
 
-func command(ctx context.Context, self, nd, side string, opts map[string]any) *exec.Cmd {
-	b, _ := json.Marshal(opts)
+func (b *bench) command(ctx context.Context, side string, opts map[string]any) *exec.Cmd {
 	if side == "node" {
-		c := exec.CommandContext(ctx, "node", filepath.Join(nd, "bench.mjs"), string(b))
-		c.Dir = nd
+		j, _ := json.Marshal(opts)
+		c := exec.CommandContext(ctx, "node", filepath.Join(b.node, "bench.mjs"), string(j))
+		c.Dir = b.node
 		return c
 	}
 	opts["impl"] = side
-	b, _ = json.Marshal(opts)
-	return exec.CommandContext(ctx, self, "peer", string(b))
+	j, _ := json.Marshal(opts)
+	delete(opts, "impl")
+	return exec.CommandContext(ctx, b.self, "peer", string(j))
 }
 
 type use struct{ cpu, rss float64 }
@@ -272,12 +429,17 @@ func usage(ps *os.ProcessState) use {
 	return u
 }
 
-func freePort() int {
-	l, err := netListen()
-	if err != nil {
-		return 18000 + os.Getpid()%1000
+// freePort returns a port free on 127.0.0.1 for network ("tcp" for TCP and
+// TLS, or a UDP network) a moment ago.
+func freePort(network string) int {
+	if datagram(network) {
+		if pc, err := net.ListenPacket(network, "127.0.0.1:0"); err == nil {
+			defer pc.Close()
+			return pc.LocalAddr().(*net.UDPAddr).Port
+		}
+	} else if l, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
+		defer l.Close()
+		return l.Addr().(*net.TCPAddr).Port
 	}
-	defer l.Close()
-	p, _ := strconv.Atoi(l.Addr().String()[strings.LastIndexByte(l.Addr().String(), ':')+1:])
-	return p
+	return 18000 + os.Getpid()%1000
 }

@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -19,15 +22,27 @@ import (
 const event = "benchmark.frame"
 
 type peerOpts struct {
-	Impl      string `json:"impl"` // "go" or "raw"
-	Role      string `json:"role"`
-	Transport string `json:"transport"`
-	Path      string `json:"path"`
-	Host      string `json:"host"`
-	Port      int    `json:"port"`
-	Inflight  int    `json:"inflight"`
-	Count     int    `json:"count"`
-	Warmup    int    `json:"warmup"`
+	Impl      string    `json:"impl"` // "go" or "raw"
+	Role      string    `json:"role"`
+	Transport string    `json:"transport"` // unix, tcp, tls, udp4
+	Path      string    `json:"path"`
+	Host      string    `json:"host"`
+	Port      int       `json:"port"`  // the server's
+	CPort     int       `json:"cport"` // a UDP client's own port (node-ipc needs one; Go peers take any)
+	TLS       *tlsFiles `json:"tls"`
+	Inflight  int       `json:"inflight"`
+	Count     int       `json:"count"`
+	Warmup    int       `json:"warmup"`
+	TimeoutMS int       `json:"timeout_ms"` // UDP: a request without a reply this long is lost
+	DropEvery int       `json:"drop_every"` // raw UDP server: drop every nth datagram (tests of loss counting)
+}
+
+// tlsFiles are the PEM files of a TLS run: the server's key and certificate,
+// and the CA that signed it, which clients verify the server against.
+type tlsFiles struct {
+	Key  string `json:"key"`
+	Cert string `json:"cert"`
+	CA   string `json:"ca"`
 }
 
 func (o peerOpts) address() string {
@@ -37,20 +52,36 @@ func (o peerOpts) address() string {
 	return net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
 }
 
-func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
+func (o peerOpts) udp() bool { return strings.HasPrefix(o.Transport, "udp") }
+
+func (o peerOpts) timeout() time.Duration {
+	if o.TimeoutMS > 0 {
+		return time.Duration(o.TimeoutMS) * time.Millisecond
+	}
+	return time.Second
+}
 
 func runPeer(arg string) error {
 	var o peerOpts
 	if err := json.Unmarshal([]byte(arg), &o); err != nil {
 		return err
 	}
+	if o.Transport == "tls" && o.TLS == nil {
+		return errors.New("a TLS peer needs its certificate files")
+	}
 	switch {
 	case o.Impl == "go" && o.Role == "server":
 		return goServer(o)
+	case o.Impl == "go" && o.udp():
+		return goUDPClient(o)
 	case o.Impl == "go":
 		return goClient(o)
+	case o.Role == "server" && o.udp():
+		return rawUDPServer(o)
 	case o.Role == "server":
 		return rawServer(o)
+	case o.udp():
+		return rawUDPClient(o)
 	default:
 		return rawClient(o)
 	}
@@ -80,9 +111,13 @@ func hex8(n int) []byte {
 
 func ready() { fmt.Println(`{"ev":"ready"}`) }
 
+// goServer echoes every frame to its sender, over any transport.
 func goServer(o peerOpts) error {
 	cfg := nodeipc.DefaultConfig()
 	cfg.Silent = true
+	if o.Transport == "tls" {
+		cfg.TLS = &nodeipc.TLSConfig{Private: o.TLS.Key, Public: o.TLS.Cert}
+	}
 	srv, err := nodeipc.NewServer(o.Transport, o.address(), &cfg)
 	if err != nil {
 		return err
@@ -96,33 +131,87 @@ func goServer(o peerOpts) error {
 	return srv.Shutdown(context.Background())
 }
 
-// stats collects round-trip latencies of the measured part.
+// stats follows the requests of one pass. A request ends when its reply
+// arrives or, on a datagram transport, when it is given up as lost after a
+// timeout; a reply that comes later is ignored. Figures cover the requests
+// after the warm-up, and time runs from the end of the warm-up to the last
+// reply.
 type stats struct {
 	warmup, total int
 	sent          []time.Time
+	ended         []bool
 	lat           []time.Duration
-	start         time.Time
+	start, last   time.Time
+	lastReply     time.Time // or the start of the pass
+	resolved      int       // requests ended, warm-up included
+	lost          int       // measured requests given up
+	oldest        int       // no request below it is still waiting
 }
 
 func newStats(o peerOpts) *stats {
 	total := o.Warmup + o.Count
-	return &stats{warmup: o.Warmup, total: total, sent: make([]time.Time, total), lat: make([]time.Duration, 0, o.Count)}
+	return &stats{warmup: o.Warmup, total: total, sent: make([]time.Time, total),
+		ended: make([]bool, total), lat: make([]time.Duration, 0, o.Count)}
 }
 
-// got records a reply; it returns true when the run is complete.
-func (s *stats) got(seq, received int) bool {
-	now := time.Now()
-	if seq >= s.warmup && seq < s.total {
-		s.lat = append(s.lat, now.Sub(s.sent[seq]))
+// begin marks the start of the pass, and starts the clock when there is no
+// warm-up.
+func (s *stats) begin() {
+	s.lastReply = time.Now()
+	if s.warmup == 0 {
+		s.start = s.lastReply
 	}
-	if received == s.warmup {
-		s.start = now
-	}
-	return received == s.total
 }
+
+// got records the reply to seq; it reports false for a reply that ends
+// nothing (late, duplicated or garbled).
+func (s *stats) got(seq int) bool {
+	if seq < 0 || seq >= s.total || s.ended[seq] {
+		return false
+	}
+	now := time.Now()
+	s.lastReply = now
+	if seq >= s.warmup {
+		s.lat = append(s.lat, now.Sub(s.sent[seq]))
+		s.last = now
+	}
+	s.end(seq, now)
+	return true
+}
+
+func (s *stats) end(seq int, now time.Time) {
+	s.ended[seq] = true
+	s.resolved++
+	if s.resolved == s.warmup {
+		s.start, s.last = now, now
+	}
+}
+
+// expire gives up the requests below next sent before deadline that are
+// still waiting, and returns how many it gave up.
+func (s *stats) expire(next int, deadline time.Time) int {
+	n := 0
+	now := time.Now()
+	for ; s.oldest < next; s.oldest++ {
+		if s.ended[s.oldest] {
+			continue
+		}
+		if s.sent[s.oldest].After(deadline) {
+			break
+		}
+		if s.oldest >= s.warmup {
+			s.lost++
+		}
+		s.end(s.oldest, now)
+		n++
+	}
+	return n
+}
+
+func (s *stats) complete() bool { return s.resolved == s.total }
 
 func (s *stats) print() {
-	elapsed := time.Since(s.start)
+	elapsed := s.last.Sub(s.start)
 	sort.Slice(s.lat, func(i, j int) bool { return s.lat[i] < s.lat[j] })
 	q := func(p float64) float64 {
 		if len(s.lat) == 0 {
@@ -130,27 +219,44 @@ func (s *stats) print() {
 		}
 		return float64(s.lat[min(len(s.lat)-1, int(p*float64(len(s.lat))))].Nanoseconds()) / 1000
 	}
-	count := s.total - s.warmup
+	count := len(s.lat)
+	rate := 0.0
+	if elapsed > 0 {
+		rate = float64(count) / elapsed.Seconds()
+	}
 	b, _ := json.Marshal(map[string]any{"ev": "result", "count": count, "elapsed_ns": elapsed.Nanoseconds(),
-		"rtt_per_sec": float64(count) / elapsed.Seconds(), "p50_us": q(0.5), "p99_us": q(0.99), "lost": 0})
+		"rtt_per_sec": rate, "p50_us": q(0.5), "p99_us": q(0.99), "lost": s.lost})
 	fmt.Println(string(b))
 }
 
+// seqOf reads the sequence number at the start of a payload (after its
+// opening quote); -1 if there is none.
 func seqOf(data []byte) int {
-	n, _ := strconv.ParseUint(string(data[1:9]), 16, 32)
+	if len(data) < 9 {
+		return -1
+	}
+	n, err := strconv.ParseUint(string(data[1:9]), 16, 32)
+	if err != nil {
+		return -1
+	}
 	return int(n)
 }
 
+// goClient keeps o.Inflight requests in flight over a stream transport.
 func goClient(o peerOpts) error {
 	cfg := nodeipc.DefaultConfig()
 	cfg.Silent = true
 	cfg.MaxRetries = 0
+	if o.Transport == "tls" {
+		// One-way TLS: the server is verified against the run's CA.
+		cfg.TLS = &nodeipc.TLSConfig{TrustedConnections: []string{o.TLS.CA}}
+	}
 	c, err := nodeipc.NewClient("bench", o.Transport, o.address(), &cfg)
 	if err != nil {
 		return err
 	}
 	st := newStats(o)
-	next, received := 0, 0
+	next := 0
 	done := make(chan error, 1)
 	send := func() {
 		st.sent[next] = time.Now()
@@ -160,8 +266,10 @@ func goClient(o peerOpts) error {
 		next++
 	}
 	c.On(event, func(m *nodeipc.Message) {
-		received++
-		if st.got(seqOf(m.Data), received) {
+		if !st.got(seqOf(m.Data)) {
+			return
+		}
+		if st.complete() {
 			done <- nil
 			return
 		}
@@ -170,9 +278,7 @@ func goClient(o peerOpts) error {
 		}
 	})
 	c.On("connect", func(*nodeipc.Message) {
-		if st.warmup == 0 {
-			st.start = time.Now()
-		}
+		st.begin()
 		for i := 0; i < o.Inflight && next < st.total; i++ {
 			send()
 		}
@@ -186,9 +292,42 @@ func goClient(o peerOpts) error {
 	return c.Close(context.Background())
 }
 
-// rawServer reflects bytes: the ceiling of the socket itself.
+// serverTLS and clientTLS are the raw peers' TLS settings, the same as the
+// library peers': one-way TLS, the server verified against the run's CA.
+func serverTLS(f *tlsFiles) (*tls.Config, error) {
+	pair, err := tls.LoadX509KeyPair(f.Cert, f.Key)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
+}
+
+func clientTLS(f *tlsFiles, host string) (*tls.Config, error) {
+	ca, err := os.ReadFile(f.CA)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		return nil, errors.New("no certificate in " + f.CA)
+	}
+	return &tls.Config{RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12}, nil
+}
+
+// rawServer reflects bytes: the ceiling of the socket itself (with TLS, of
+// the socket and crypto/tls).
 func rawServer(o peerOpts) error {
-	ln, err := net.Listen(o.Transport, o.address())
+	var ln net.Listener
+	var err error
+	if o.Transport == "tls" {
+		var conf *tls.Config
+		if conf, err = serverTLS(o.TLS); err != nil {
+			return err
+		}
+		ln, err = tls.Listen("tcp", o.address(), conf)
+	} else {
+		ln, err = net.Listen(o.Transport, o.address())
+	}
 	if err != nil {
 		return err
 	}
@@ -203,25 +342,45 @@ func rawServer(o peerOpts) error {
 	}
 }
 
+// frame appends the 101-byte frame of request seq.
+func frame(dst []byte, seq int) []byte {
+	f, _ := nodeipc.EncodeFrame(event, payload(seq))
+	return append(dst, f...)
+}
+
+// framePrefix is what comes before the payload in a frame.
+const framePrefix = len(`{"type":"benchmark.frame","data":`)
+
+// frameSeq reads the sequence number of a frame; -1 if it has none.
+func frameSeq(f []byte) int {
+	if len(f) < framePrefix {
+		return -1
+	}
+	return seqOf(f[framePrefix:])
+}
+
 // rawClient writes the same 101-byte frames and splits replies on \f,
 // without JSON.
 func rawClient(o peerOpts) error {
-	c, err := net.Dial(o.Transport, o.address())
+	var c net.Conn
+	var err error
+	if o.Transport == "tls" {
+		var conf *tls.Config
+		if conf, err = clientTLS(o.TLS, o.Host); err != nil {
+			return err
+		}
+		c, err = tls.Dial("tcp", o.address(), conf)
+	} else {
+		c, err = net.Dial(o.Transport, o.address())
+	}
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	st := newStats(o)
-	frame := func(dst []byte, seq int) []byte {
-		f, _ := nodeipc.EncodeFrame(event, payload(seq))
-		return append(dst, f...)
-	}
-	const prefix = len(`{"type":"benchmark.frame","data":`)
-	next, received := 0, 0
+	next := 0
 	var out []byte
-	if st.warmup == 0 {
-		st.start = time.Now()
-	}
+	st.begin()
 	for ; next < o.Inflight && next < st.total; next++ {
 		st.sent[next] = time.Now()
 		out = frame(out, next)
@@ -243,12 +402,15 @@ func rawClient(o peerOpts) error {
 			if i < 0 {
 				break
 			}
-			received++
-			if st.got(seqOf(rest[prefix:i]), received) {
+			ok := st.got(frameSeq(rest[:i]))
+			rest = rest[i+1:]
+			if !ok {
+				continue
+			}
+			if st.complete() {
 				st.print()
 				return nil
 			}
-			rest = rest[i+1:]
 			if next < st.total {
 				st.sent[next] = time.Now()
 				out = frame(out, next)
