@@ -15,6 +15,7 @@ type Socket struct {
 	server *Server        // the server that accepted it
 	addr   net.Addr       // the peer's address
 	udp    netip.AddrPort // UDP peers seen by a server: addr as sent from
+	host   string         // UDPPeer given a host name: looked up on each Emit
 	cred   *PeerCred      // Unix socket peers, when the platform reports it
 	id     atomic.Value   // string set by IdentifyPeer or SetID
 	seq    uint64         // order of acceptance
@@ -29,10 +30,17 @@ type PeerCred struct {
 }
 
 // UDPPeer returns a Socket addressing a UDP peer, for Server.Emit on a UDP
-// server (node-ipc's {address, port} target).
+// server (node-ipc's {address, port} target). host is an IP address or a
+// name such as "localhost", looked up on each Emit for the server's family
+// (as Node's dgram does); a name that does not resolve is an error from
+// Emit. As in node-ipc, an empty host or a zero port means every peer seen.
 func UDPPeer(host string, port int) *Socket {
 	ip := net.ParseIP(host)
-	return &Socket{addr: &net.UDPAddr{IP: ip, Port: port}}
+	s := &Socket{addr: &net.UDPAddr{IP: ip, Port: port}}
+	if ip == nil && host != "" {
+		s.host = host
+	}
+	return s
 }
 
 // ID returns the peer's declared id (IdentifyPeer), or "".

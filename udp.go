@@ -298,6 +298,21 @@ func (u *udpServer) check(frame []byte) *ProtocolError {
 // peer, as in node-ipc.
 func (u *udpServer) emit(to *Socket, frame []byte) error {
 	ap := to.udp
+	if to.host != "" {
+		port := to.addr.(*net.UDPAddr).Port
+		if port == 0 {
+			return u.broadcast(frame)
+		}
+		network := "udp4"
+		if u.v6 {
+			network = "udp6"
+		}
+		ua, err := net.ResolveUDPAddr(network, net.JoinHostPort(to.host, strconv.Itoa(port)))
+		if err != nil {
+			return fmt.Errorf("nodeipc: udp peer %s: %w", to.host, err)
+		}
+		ap = ua.AddrPort()
+	}
 	if !ap.IsValid() {
 		ua, _ := to.RemoteAddr().(*net.UDPAddr)
 		if ua == nil || ua.IP == nil {

@@ -342,3 +342,24 @@ func TestUDPReplyDoesNotWaitForASlowHandler(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// UDPPeer takes a host name, as node-ipc's examples use "localhost": it is
+// looked up for the server's family on each Emit, and a name that does not
+// resolve is an error from Emit, not a broadcast or a silent drop.
+func TestUDPPeerByHostName(t *testing.T) {
+	if _, err := net.ResolveUDPAddr("udp4", "localhost:1"); err != nil {
+		t.Skip("localhost does not resolve here:", err)
+	}
+	a := startUDP(t, "udp4", "127.0.0.1", nil)
+	b := startUDP(t, "udp4", "127.0.0.1", nil)
+	if err := a.srv.Emit(nodeipc.UDPPeer("localhost", b.port), "hello", "by name"); err != nil {
+		t.Fatal(err)
+	}
+	if got := recv(t, b.got, "hello at b"); got != `hello "by name"` {
+		t.Fatalf("b got %s", got)
+	}
+	err := a.srv.Emit(nodeipc.UDPPeer("no-such-host.invalid", b.port), "hello", 1)
+	if err == nil || !strings.Contains(err.Error(), "no-such-host.invalid") {
+		t.Fatalf("emit to a name that does not resolve: %v, want an error naming it", err)
+	}
+}

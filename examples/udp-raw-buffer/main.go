@@ -121,8 +121,8 @@ func runClient(ctx context.Context, u *endpoint.UDP, ownPort, worldPort int, tim
 	}
 	defer ipc.Server.Shutdown(context.Background())
 
-	// node-ipc's {address, port} target. Give an IP address: a host name
-	// is not resolved.
+	// node-ipc's {address, port} target: an IP address or a host name
+	// such as "localhost".
 	world := nodeipc.UDPPeer(u.Host(), worldPort)
 	for {
 		if err := ipc.Server.Emit(world, "hello", nil); err != nil {

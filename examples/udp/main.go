@@ -170,8 +170,8 @@ func (c client) run(ctx context.Context) error {
 	}
 	defer ipc.Server.Shutdown(context.Background())
 
-	// node-ipc's {address, port} target. Give an IP address: a host name
-	// is not resolved.
+	// node-ipc's {address, port} target: an IP address or a host name
+	// such as "localhost".
 	world := nodeipc.UDPPeer(c.u.Host(), c.worldPort)
 	for sent := false; !sent; {
 		if err := ipc.Server.Emit(world, "message", message{ID: c.id, Message: text}); err != nil {
