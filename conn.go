@@ -35,8 +35,9 @@ type conn struct {
 	inflight int    // bytes being written now
 	state    int
 	batching bool        // the reader is dispatching a read's frames; it flushes after
-	held     bool        // hold is armed: frames queued in this batch wait at most maxHold
-	hold     *time.Timer // wakes the writer when a handler runs long
+	heldAt   time.Time   // when the batch being dispatched queued its first frame; zero if none
+	holdOn   bool        // hold will fire; it is never stopped, only re-armed when it has fired
+	hold     *time.Timer // hands held frames to the writer when a dispatch runs long
 	byUs     atomic.Bool // closed by this side (Stop, Disconnect, Close)
 	writeErr error
 
@@ -75,12 +76,18 @@ func (c *conn) enqueue(frame []byte) error {
 		// The reader flushes everything queued during this read at once,
 		// when its handlers return; a handler that runs long (or frames
 		// emitted meanwhile by other goroutines) waits at most maxHold.
-		if len(c.pending) == 0 && c.inflight == 0 && !c.held {
-			c.held = true
-			if c.hold == nil {
-				c.hold = time.AfterFunc(maxHold, c.holdExpired)
-			} else {
-				c.hold.Reset(maxHold)
+		if len(c.pending) == 0 && c.inflight == 0 {
+			c.heldAt = time.Now()
+			if !c.holdOn {
+				// Arming a timer per batch would cost a wake-up of the
+				// runtime's poller each time; it is armed once per hold
+				// period instead, and checks heldAt when it fires.
+				c.holdOn = true
+				if c.hold == nil {
+					c.hold = time.AfterFunc(maxHold, c.holdExpired)
+				} else {
+					c.hold.Reset(maxHold)
+				}
 			}
 		}
 		c.pending = append(c.pending, frame...)
@@ -107,7 +114,7 @@ func (c *conn) enqueue(frame []byte) error {
 	return nil
 }
 
-// beginBatch marks the start of dispatching one read's frames.
+// beginBatch marks the start of dispatching the frames of one read.
 func (c *conn) beginBatch() {
 	if c.dw == nil {
 		return
@@ -125,10 +132,7 @@ func (c *conn) endBatch() {
 	}
 	c.mu.Lock()
 	c.batching = false
-	if c.held {
-		c.held = false
-		c.hold.Stop()
-	}
+	c.heldAt = time.Time{}
 	if len(c.pending) > 0 && c.inflight == 0 && c.state == connOpen {
 		n := c.dw.try(c.pending)
 		c.bytesOut.Add(uint64(n))
@@ -151,11 +155,21 @@ const maxHold = time.Millisecond
 // holdExpired hands what a long dispatch has queued so far to the writer.
 func (c *conn) holdExpired() {
 	c.mu.Lock()
-	c.held = false
+	defer c.mu.Unlock()
+	c.holdOn = false
+	if c.heldAt.IsZero() || c.state == connClosed {
+		return // the dispatch ended (and flushed) in time
+	}
+	if wait := maxHold - time.Since(c.heldAt); wait > 0 {
+		// A later batch is holding frames: wait for its own deadline.
+		c.holdOn = true
+		c.hold.Reset(wait)
+		return
+	}
+	c.heldAt = time.Time{}
 	if len(c.pending) > 0 {
 		c.cond.Signal()
 	}
-	c.mu.Unlock()
 }
 
 // queued reports the bytes waiting to be written.
@@ -292,10 +306,11 @@ func (c *conn) readLoop(deliver func(typ, data []byte)) error {
 	for {
 		n, err := c.nc.Read(sp.space())
 		sp.advance(n)
-		completed := false
-		c.beginBatch()
-		perr := c.deliverFrames(sp, n, deliver, &completed)
-		c.endBatch()
+		completed, batching := false, false
+		perr := c.deliverFrames(sp, n, deliver, &completed, &batching)
+		if batching {
+			c.endBatch()
+		}
 		if perr == errStopReading {
 			return nil
 		}
@@ -326,8 +341,12 @@ func (c *conn) readLoop(deliver func(typ, data []byte)) error {
 // errStopReading ends the read loop quietly: this side is closing.
 var errStopReading = errors.New("stop reading")
 
-// deliverFrames hands every complete frame in the buffer to deliver.
-func (c *conn) deliverFrames(sp *splitter, n int, deliver func(typ, data []byte), completed *bool) error {
+// deliverFrames hands every complete frame in the buffer to deliver. When
+// more bytes follow a frame in this read, what the handlers emit from then on
+// is held and written at once when the read's frames are done (*batching
+// tells the caller to end the batch); a frame that is alone in its read is
+// answered at once.
+func (c *conn) deliverFrames(sp *splitter, n int, deliver func(typ, data []byte), completed, batching *bool) error {
 	for n > 0 {
 		f, ok, perr := sp.frame()
 		if perr != nil {
@@ -346,6 +365,10 @@ func (c *conn) deliverFrames(sp *splitter, n int, deliver func(typ, data []byte)
 		}
 		if c.isClosing() {
 			return errStopReading
+		}
+		if !*batching && sp.buffered() > 0 {
+			*batching = true
+			c.beginBatch()
 		}
 		deliver(typ, data)
 	}

@@ -893,3 +893,46 @@ func TestCloseAndShutdownHonourContextWithStuckHandler(t *testing.T) {
 		cancel()
 	}
 }
+
+// When one read carries several frames, what the handlers emit is written
+// together once they are done; a handler that blocks does not hold back, for
+// more than a moment, what it emitted before blocking or what other
+// goroutines emit to its connection meanwhile.
+func TestBlockedHandlerInABatchDoesNotHoldEmits(t *testing.T) {
+	release := make(chan struct{})
+	socks := make(chan *nodeipc.Socket, 1)
+	srv, addr := startServer(t, "unix", nil, func(s *nodeipc.Server) {
+		s.On("connect", func(m *nodeipc.Message) { socks <- m.Socket })
+		s.On("first", func(m *nodeipc.Message) { _ = s.Emit(m.Socket, "answer", 1) })
+		s.On("stuck", func(*nodeipc.Message) { <-release })
+	})
+	peer, err := dialLocalForTest(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	defer close(release)
+	sock := recv(t, socks, "connect")
+	// Three frames in one write: the server reads them together.
+	if _, err := peer.Write([]byte(`{"type":"first","data":0}` + "\f" + `{"type":"stuck","data":0}` + "\f" + `{"type":"later","data":0}` + "\f")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // the handler of "stuck" is blocked by now
+	if err := srv.Emit(sock, "meanwhile", 2); err != nil {
+		t.Fatal(err)
+	}
+	_ = peer.SetReadDeadline(time.Now().Add(10 * time.Second))
+	want := `{"type":"answer","data":1}` + "\f" + `{"type":"meanwhile","data":2}` + "\f"
+	got := make([]byte, 0, len(want))
+	buf := make([]byte, 256)
+	for len(got) < len(want) {
+		n, err := peer.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			t.Fatalf("read %q, then: %v (emits held behind a blocked handler)", got, err)
+		}
+	}
+	if string(got) != want {
+		t.Fatalf("peer got %q, want %q", got, want)
+	}
+}
