@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,9 +54,6 @@ func newHardened(t *testing.T, profile string) *hardened {
 	case "guarded":
 		cfg.Parser = nodeipc.ParserGuarded
 	case "assured":
-		if runtime.GOOS == "windows" {
-			t.Skip("the assured profile refuses local endpoints on Windows (pipe ACLs cannot be checked)")
-		}
 		cfg.Parser = nodeipc.ParserAssured
 		cfg.AllowedEvents = []string{"ping", "pong", "tick", "end", "a"}
 		cfg.SocketRoot = tempRoot(t)
