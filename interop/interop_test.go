@@ -100,7 +100,19 @@ func sameJSON(a, b string) bool {
 
 func startGoServer(t *testing.T, ep endpoint, setup func(*nodeipc.Server)) *nodeipc.Server {
 	t.Helper()
-	srv, err := nodeipc.NewServer(ep.network, ep.addr, goConfig())
+	return startServerWith(t, ep.network, ep.addr, goConfig(), setup)
+}
+
+func startGoClient(t *testing.T, ep endpoint, setup func(*nodeipc.Client)) (*nodeipc.Client, chan struct{}) {
+	t.Helper()
+	return startClientWith(t, ep.network, ep.addr, goConfig(), setup)
+}
+
+// startServerWith starts a nodeipc server set up by setup, shut down when
+// the test ends.
+func startServerWith(t *testing.T, network, addr string, cfg *nodeipc.Config, setup func(*nodeipc.Server)) *nodeipc.Server {
+	t.Helper()
+	srv, err := nodeipc.NewServer(network, addr, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,9 +128,12 @@ func startGoServer(t *testing.T, ep endpoint, setup func(*nodeipc.Server)) *node
 	return srv
 }
 
-func startGoClient(t *testing.T, ep endpoint, setup func(*nodeipc.Client)) (*nodeipc.Client, chan struct{}) {
+// startClientWith connects a nodeipc client set up by setup, closed when
+// the test ends; the channel gets a value per connect (never blocking the
+// client when nobody takes them).
+func startClientWith(t *testing.T, network, addr string, cfg *nodeipc.Config, setup func(*nodeipc.Client)) (*nodeipc.Client, chan struct{}) {
 	t.Helper()
-	c, err := nodeipc.NewClient("go", ep.network, ep.addr, goConfig())
+	c, err := nodeipc.NewClient("go", network, addr, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -117,42 +117,6 @@ func (e *profileEnv) peerOpts(ps profileSetup, ep endpoint, role string, events 
 	return o
 }
 
-func startProfileServer(t *testing.T, network, addr string, cfg *nodeipc.Config, setup func(*nodeipc.Server)) *nodeipc.Server {
-	t.Helper()
-	srv, err := nodeipc.NewServer(network, addr, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	setup(srv)
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
-	return srv
-}
-
-func startProfileClient(t *testing.T, network, addr string, cfg *nodeipc.Config, setup func(*nodeipc.Client)) (*nodeipc.Client, chan struct{}) {
-	t.Helper()
-	c, err := nodeipc.NewClient("go", network, addr, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	connected := make(chan struct{}, 4)
-	c.On("connect", func(*nodeipc.Message) { connected <- struct{}{} })
-	setup(c)
-	c.Connect()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = c.Close(ctx)
-	})
-	return c, connected
-}
-
 // profilePayloads are sent both ways: what JSON.stringify escapes and what
 // it writes raw, numbers as JavaScript writes them, nesting, empty values.
 var profilePayloads = []any{
@@ -210,7 +174,7 @@ func TestProfilesEventsAreByteIdentical(t *testing.T) {
 			ep := env.endpoint(t, ps, "node-"+ps.profile)
 			node := startPeer(t, env.peerOpts(ps, ep, "server", profileEvents, nil))
 			got := make(chan *nodeipc.Message, 64)
-			c, connected := startProfileClient(t, ep.network, ep.addr, env.goProfileConfig(ps, "client"), func(c *nodeipc.Client) {
+			c, connected := startClientWith(t, ep.network, ep.addr, env.goProfileConfig(ps, "client"), func(c *nodeipc.Client) {
 				c.On("reply", func(m *nodeipc.Message) { got <- m })
 			})
 			within(t, connected, "connect")
@@ -241,7 +205,7 @@ func TestProfilesEventsAreByteIdentical(t *testing.T) {
 			t.Parallel()
 			ep := env.endpoint(t, ps, "go-"+ps.profile)
 			got := make(chan *nodeipc.Message, 64)
-			srv := startProfileServer(t, ep.network, ep.addr, env.goProfileConfig(ps, "server"), func(s *nodeipc.Server) {
+			srv := startServerWith(t, ep.network, ep.addr, env.goProfileConfig(ps, "server"), func(s *nodeipc.Server) {
 				s.On("message", func(m *nodeipc.Message) { got <- m })
 				s.On("événement", func(m *nodeipc.Message) { got <- m })
 			})
@@ -410,7 +374,7 @@ func TestProfilesViolationsGiveTheSameCodes(t *testing.T) {
 				cfg := goConfig()
 				cfg.Parser = nodeipc.ParserRaw
 				cfg.StopRetrying = true
-				c, connected := startProfileClient(t, "unix", ep.addr, cfg, func(*nodeipc.Client) {})
+				c, connected := startClientWith(t, "unix", ep.addr, cfg, func(*nodeipc.Client) {})
 				within(t, connected, "connect")
 				if err := c.Emit("", []byte(v.bytes)); err != nil {
 					t.Fatal(err)
@@ -425,7 +389,7 @@ func TestProfilesViolationsGiveTheSameCodes(t *testing.T) {
 			t.Parallel()
 			ep := env.endpoint(t, ps, "vgs-"+profile)
 			got := make(chan string, 4)
-			startProfileServer(t, "unix", ep.addr, goLimits(env.goProfileConfig(ps, "server")), func(s *nodeipc.Server) {
+			startServerWith(t, "unix", ep.addr, goLimits(env.goProfileConfig(ps, "server")), func(s *nodeipc.Server) {
 				s.On("*", func(m *nodeipc.Message) { got <- "event " + m.Type })
 				s.On("error", func(m *nodeipc.Message) { got <- "error " + codeOf(m.Err) })
 			})
@@ -479,7 +443,7 @@ func TestProfilesViolationsGiveTheSameCodes(t *testing.T) {
 				_, wantGo := v.want(profile)
 				got := make(chan string, 4)
 				destroyed := make(chan struct{}, 1)
-				c, connected := startProfileClient(t, "unix", ep.addr, goLimits(env.goProfileConfig(ps, "client")), func(c *nodeipc.Client) {
+				c, connected := startClientWith(t, "unix", ep.addr, goLimits(env.goProfileConfig(ps, "client")), func(c *nodeipc.Client) {
 					c.On("*", func(m *nodeipc.Message) { got <- "event " + m.Type })
 					c.On("error", func(m *nodeipc.Message) { got <- "error " + codeOf(m.Err) })
 					c.On("destroy", func(*nodeipc.Message) { destroyed <- struct{}{} })
@@ -771,14 +735,14 @@ func TestProfilesAssuredServerRequiresClientCertificates(t *testing.T) {
 		cfg.StopRetrying = true
 		cfg.TLS = &nodeipc.TLSConfig{TrustedConnections: []string{env.certs.CAFile}}
 		errs := make(chan error, 4)
-		startProfileClient(t, "tls", ep.addr, cfg, func(c *nodeipc.Client) {
+		startClientWith(t, "tls", ep.addr, cfg, func(c *nodeipc.Client) {
 			c.On("error", func(m *nodeipc.Message) { errs <- m.Err })
 		})
 		err := within(t, errs, "the refusal")
 		t.Logf("nodeipc client without a certificate: %v", err)
 		// A client with a certificate connects, and is the first the
 		// node-ipc 14 server reports.
-		good, connected := startProfileClient(t, "tls", ep.addr, env.goProfileConfig(ps, "client"), func(*nodeipc.Client) {})
+		good, connected := startClientWith(t, "tls", ep.addr, env.goProfileConfig(ps, "client"), func(*nodeipc.Client) {})
 		within(t, connected, "connect")
 		if e := node.expect("connect"); e.raw("sock") != "1" {
 			t.Fatalf("the server reported connection %s first: the client without a certificate got in", e.raw("sock"))
@@ -797,7 +761,7 @@ func TestProfilesAssuredServerRequiresClientCertificates(t *testing.T) {
 		var mu sync.Mutex
 		var connects []string
 		got := make(chan string, 4)
-		startProfileServer(t, ep.network, ep.addr, env.goProfileConfig(ps, "server"), func(s *nodeipc.Server) {
+		startServerWith(t, ep.network, ep.addr, env.goProfileConfig(ps, "server"), func(s *nodeipc.Server) {
 			s.On("error", func(m *nodeipc.Message) { errs <- m.Err })
 			s.On("connect", func(m *nodeipc.Message) {
 				mu.Lock()
