@@ -321,6 +321,16 @@ func (c *conn) await(marker []byte, d time.Duration) (found, closed bool) {
 	}
 }
 
+// ended records how an attack begun at start ended: whether the server
+// closed the connection, how, and when; then it closes this side.
+func (c *conn) ended(start time.Time, closed bool) {
+	c.r.Closed, c.r.Note = closed, describe(c.readErr)
+	c.r.Millis = millisSince(start)
+	c.Close()
+}
+
+func millisSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
+
 // verdict probes the connection after an attack that ended at start: it
 // sends a ping (again every 200 ms, for up to 10 s) until one is answered
 // or the connection ends, and records which, when, and how it ended.
@@ -335,7 +345,7 @@ func (c *conn) verdict(start time.Time) {
 		found, closed := c.await(marker, 200*time.Millisecond)
 		if found || closed {
 			c.r.Answered, c.r.Closed = found, closed
-			c.r.Millis = float64(time.Since(start).Microseconds()) / 1000
+			c.r.Millis = millisSince(start)
 			if closed && c.r.Note == "" {
 				c.r.Note = describe(c.readErr)
 			}
@@ -444,9 +454,7 @@ func slowloris(t *target, r *Report) error {
 	_ = c.write([]byte(`{"type":"ping","data":"slow`))
 	start := time.Now()
 	if _, closed := c.await(nil, t.hold); closed {
-		r.Closed, r.Note = true, describe(c.readErr)
-		r.Millis = float64(time.Since(start).Microseconds()) / 1000
-		c.Close()
+		c.ended(start, true)
 		return nil
 	}
 	_ = c.write([]byte(`loris"}` + "\f"))
@@ -468,10 +476,8 @@ func drip(t *target, r *Report) error {
 			break
 		}
 		if _, closed := c.await(nil, t.hold/40); closed {
-			r.Closed, r.Note = true, describe(c.readErr)
-			r.Millis = float64(time.Since(start).Microseconds()) / 1000
 			r.Sent = i + 1
-			c.Close()
+			c.ended(start, true)
 			return nil
 		}
 	}
@@ -559,9 +565,7 @@ func halfFrame(t *target, r *Report) error {
 	}
 	start := time.Now()
 	_, closed := c.await(nil, 10*time.Second)
-	r.Closed, r.Note = closed, describe(c.readErr)
-	r.Millis = float64(time.Since(start).Microseconds()) / 1000
-	c.Close()
+	c.ended(start, closed)
 	return nil
 }
 
@@ -594,7 +598,7 @@ func connFlood(t *target, r *Report) error {
 		}()
 	}
 	wg.Wait()
-	r.Millis = float64(time.Since(start).Microseconds()) / 1000
+	r.Millis = millisSince(start)
 	for i, c := range conns {
 		if answered[i] {
 			r.Sent++
@@ -655,9 +659,7 @@ func tlsPlaintext(t *target, r *Report) error {
 	_ = c.write(t.ping("plaintext"))
 	start := time.Now()
 	_, closed := c.await(nil, 10*time.Second)
-	r.Closed, r.Note = closed, describe(c.readErr)
-	r.Millis = float64(time.Since(start).Microseconds()) / 1000
-	c.Close()
+	c.ended(start, closed)
 	return nil
 }
 
@@ -669,9 +671,7 @@ func tlsStall(t *target, r *Report) error {
 	}
 	start := time.Now()
 	_, closed := c.await(nil, 30*time.Second)
-	r.Closed, r.Note = closed, describe(c.readErr)
-	r.Millis = float64(time.Since(start).Microseconds()) / 1000
-	c.Close()
+	c.ended(start, closed)
 	return nil
 }
 
