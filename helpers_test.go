@@ -1,14 +1,12 @@
 package nodeipc_test
 
 import (
-	"fmt"
 	"os"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/effeeea0/nodeipc"
+	"github.com/effeeea0/nodeipc/internal/leakcheck"
 )
 
 // workerMain, when a test file sets it, runs instead of the tests in a
@@ -20,40 +18,7 @@ func TestMain(m *testing.M) {
 	if workerMain != nil && os.Getenv("NODEIPC_TEST_WORKER") != "" {
 		os.Exit(workerMain())
 	}
-	code := m.Run()
-	if code == 0 {
-		if leaked := waitNoLeaks(5 * time.Second); leaked != "" {
-			fmt.Fprintf(os.Stderr, "goroutines left behind:\n%s\n", leaked)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// waitNoLeaks waits until no goroutine runs library code, and returns the
-// stacks of those that still do after timeout.
-func waitNoLeaks(timeout time.Duration) string {
-	deadline := time.Now().Add(timeout)
-	for {
-		leaked := libraryGoroutines()
-		if leaked == "" || time.Now().After(deadline) {
-			return leaked
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func libraryGoroutines() string {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "github.com/effeeea0/nodeipc.") && !strings.Contains(g, "_test.") &&
-			!strings.Contains(g, "testing.tRunner") {
-			out = append(out, g)
-		}
-	}
-	return strings.Join(out, "\n\n")
+	os.Exit(leakcheck.Run(m))
 }
 
 // tempRoot returns a short private directory for socket files (Unix socket
