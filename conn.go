@@ -36,9 +36,7 @@ type conn struct {
 	inflight int    // bytes being written now
 	state    int
 	batching bool        // the reader is dispatching a read's frames; it flushes after
-	heldAt   time.Time   // when the batch being dispatched queued its first frame; zero if none
-	holdOn   bool        // hold will fire; it is never stopped, only re-armed when it has fired
-	hold     *time.Timer // hands held frames to the writer when a dispatch runs long
+	hold     holdTimer   // frames queued while batching wait at most maxHold
 	byUs     atomic.Bool // closed by this side (Stop, Disconnect, Close)
 	writeErr error
 
@@ -49,6 +47,7 @@ type conn struct {
 func newConn(nc net.Conn, r *rules, flush time.Duration) *conn {
 	c := &conn{nc: nc, dw: newDirectWriter(nc), r: r, flush: flush, writerDone: make(chan struct{})}
 	c.cond.L = &c.mu
+	c.hold = holdTimer{max: maxHold, fire: c.holdExpired}
 	return c
 }
 
@@ -78,18 +77,7 @@ func (c *conn) enqueue(frame []byte) error {
 		// when its handlers return; a handler that runs long (or frames
 		// emitted meanwhile by other goroutines) waits at most maxHold.
 		if len(c.pending) == 0 && c.inflight == 0 {
-			c.heldAt = time.Now()
-			if !c.holdOn {
-				// Arming a timer per batch would cost a wake-up of the
-				// runtime's poller each time; it is armed once per hold
-				// period instead, and checks heldAt when it fires.
-				c.holdOn = true
-				if c.hold == nil {
-					c.hold = time.AfterFunc(maxHold, c.holdExpired)
-				} else {
-					c.hold.Reset(maxHold)
-				}
-			}
+			c.hold.hold()
 		}
 		c.pending = append(c.pending, frame...)
 		c.mu.Unlock()
@@ -133,7 +121,7 @@ func (c *conn) endBatch() {
 	}
 	c.mu.Lock()
 	c.batching = false
-	c.heldAt = time.Time{}
+	c.hold.release()
 	if len(c.pending) > 0 && c.inflight == 0 && c.state == connOpen {
 		n := c.dw.try(c.pending)
 		c.bytesOut.Add(uint64(n))
@@ -156,21 +144,10 @@ const maxHold = time.Millisecond
 // holdExpired hands what a long dispatch has queued so far to the writer.
 func (c *conn) holdExpired() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.holdOn = false
-	if c.heldAt.IsZero() || c.state == connClosed {
-		return // the dispatch ended (and flushed) in time
-	}
-	if wait := maxHold - time.Since(c.heldAt); wait > 0 {
-		// A later batch is holding frames: wait for its own deadline.
-		c.holdOn = true
-		c.hold.Reset(wait)
-		return
-	}
-	c.heldAt = time.Time{}
-	if len(c.pending) > 0 {
+	if c.hold.due() && len(c.pending) > 0 {
 		c.cond.Signal()
 	}
+	c.mu.Unlock()
 }
 
 // queued reports the bytes waiting to be written.

@@ -43,14 +43,12 @@ type udpServer struct {
 	swept time.Time
 	held  int // bytes of unfinished frames held for every peer (read loop only)
 
-	batch   *udpBatch   // nil: one datagram per system call
-	frames  int         // frames of the current batch dispatched (read loop only)
-	sendMu  sync.Mutex  // orders sends; guards the fields below and the batch's write side
-	holding bool        // the read loop is dispatching a batch: sends wait for its end
-	failed  []error     // sends of queued datagrams that failed, for the read loop to report
-	since   time.Time   // when the oldest datagram queued was queued
-	holdT   *time.Timer // sends what was queued udpHoldMax ago; it is not stopped
-	holdOn  bool        // holdT will fire
+	batch   *udpBatch  // nil: one datagram per system call
+	frames  int        // frames of the current batch dispatched (read loop only)
+	sendMu  sync.Mutex // orders sends; guards the fields below and the batch's write side
+	holding bool       // the read loop is dispatching a batch: sends wait for its end
+	failed  []error    // sends of queued datagrams that failed, for the read loop to report
+	hold    holdTimer  // queued datagrams wait at most udpHoldMax
 }
 
 // udpHoldMax bounds how long a datagram emitted during the dispatch of a
@@ -80,10 +78,8 @@ func startUDP(s *Server) (*udpServer, error) {
 	if network == "udp6" {
 		u.v6, u.max = true, maxDatagram6
 	}
-	if u.batch = newUDPBatch(pc, u.v6); u.batch != nil {
-		u.holdT = time.AfterFunc(time.Hour, u.flushHeld)
-		u.holdT.Stop()
-	}
+	u.batch = newUDPBatch(pc, u.v6)
+	u.hold = holdTimer{max: udpHoldMax, fire: u.flushHeld}
 	return u, nil
 }
 
@@ -151,9 +147,7 @@ func (u *udpServer) release() {
 	u.frames = 0
 	u.sendMu.Lock()
 	u.holding = false
-	if u.batch.queued() > 0 {
-		u.failed = append(u.failed, u.batch.flush()...)
-	}
+	u.flushQueued()
 	failed := u.failed
 	u.failed = nil
 	u.sendMu.Unlock()
@@ -162,23 +156,22 @@ func (u *udpServer) release() {
 	}
 }
 
-// flushHeld sends what has waited udpHoldMax for the end of a batch. The
-// timer is set when a queue starts and nothing else sets or stops it: under
-// load it fires every udpHoldMax at most, rather than being set and stopped
-// for every batch, and it rests when nothing is queued.
+// flushHeld sends what has waited udpHoldMax for the end of a batch.
 func (u *udpServer) flushHeld() {
 	u.sendMu.Lock()
-	defer u.sendMu.Unlock()
-	u.holdOn = false
-	if u.batch.queued() == 0 {
-		return
+	if u.hold.due() {
+		u.flushQueued()
 	}
-	if wait := udpHoldMax - time.Since(u.since); wait > 0 {
-		u.holdOn = true
-		u.holdT.Reset(wait)
-		return
+	u.sendMu.Unlock()
+}
+
+// flushQueued sends the queued datagrams, keeping the failures for the read
+// loop to report. The caller holds sendMu.
+func (u *udpServer) flushQueued() {
+	if u.batch.queued() > 0 {
+		u.failed = append(u.failed, u.batch.flush()...)
 	}
-	u.failed = append(u.failed, u.batch.flush()...)
+	u.hold.release()
 }
 
 func udpSendErr(ap netip.AddrPort, err error) error {
@@ -349,19 +342,15 @@ func (u *udpServer) send(ap netip.AddrPort, frame []byte) error {
 	if u.batch.queue(ap, frame) {
 		switch {
 		case u.batch.full():
-			u.failed = append(u.failed, u.batch.flush()...)
+			u.flushQueued()
 		case first:
-			u.since = time.Now()
-			if !u.holdOn {
-				u.holdOn = true
-				u.holdT.Reset(udpHoldMax)
-			}
+			u.hold.hold()
 		}
 		return nil
 	}
 	// An address the batch cannot hold goes alone, after what was queued
 	// before it.
-	u.failed = append(u.failed, u.batch.flush()...)
+	u.flushQueued()
 	return u.write(ap, frame)
 }
 
@@ -393,8 +382,8 @@ func (u *udpServer) peers() []*Socket {
 }
 
 func (u *udpServer) close() error {
-	if u.holdT != nil {
-		u.holdT.Stop()
-	}
+	u.sendMu.Lock()
+	u.hold.stop()
+	u.sendMu.Unlock()
 	return u.pc.Close()
 }
