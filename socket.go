@@ -14,7 +14,7 @@ type Socket struct {
 	conn   *conn          // stream peers
 	server *Server        // the server that accepted it
 	addr   net.Addr       // the peer's address
-	udp    netip.AddrPort // UDP peers seen by a server: addr as sent from
+	udp    netip.AddrPort // UDP: the peer's address (as seen, or given to UDPPeer)
 	host   string         // UDPPeer given a host name: looked up on each Emit
 	cred   *PeerCred      // Unix socket peers, when the platform reports it
 	id     atomic.Value   // string set by IdentifyPeer or SetID
@@ -35,12 +35,13 @@ type PeerCred struct {
 // (as Node's dgram does); a name that does not resolve is an error from
 // Emit. As in node-ipc, an empty host or a zero port means every peer seen.
 func UDPPeer(host string, port int) *Socket {
-	ip := net.ParseIP(host)
-	s := &Socket{addr: &net.UDPAddr{IP: ip, Port: port}}
-	if ip == nil && host != "" {
-		s.host = host
+	if a, err := netip.ParseAddr(host); err == nil && port >= 0 && port <= 0xffff {
+		ap := netip.AddrPortFrom(a, uint16(port))
+		return &Socket{addr: net.UDPAddrFromAddrPort(ap), udp: ap}
 	}
-	return s
+	// A name, or a port out of range: Emit looks it up, and says what is
+	// wrong with it.
+	return &Socket{addr: &net.UDPAddr{Port: port}, host: host}
 }
 
 // ID returns the peer's declared id (IdentifyPeer), or "".

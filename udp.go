@@ -290,33 +290,36 @@ func (u *udpServer) check(frame []byte) *ProtocolError {
 // emit sends one frame to a peer; a peer without address or port means every
 // peer, as in node-ipc.
 func (u *udpServer) emit(to *Socket, frame []byte) error {
-	ap := to.udp
-	if to.host != "" {
-		port := to.addr.(*net.UDPAddr).Port
-		if port == 0 {
-			return u.broadcast(frame)
-		}
-		network := "udp4"
-		if u.v6 {
-			network = "udp6"
-		}
-		ua, err := net.ResolveUDPAddr(network, net.JoinHostPort(to.host, strconv.Itoa(port)))
-		if err != nil {
-			return fmt.Errorf("nodeipc: udp peer %s: %w", to.host, err)
-		}
-		ap = ua.AddrPort()
+	ap, err := u.address(to)
+	if err != nil {
+		return err
 	}
-	if !ap.IsValid() {
-		ua, _ := to.RemoteAddr().(*net.UDPAddr)
-		if ua == nil || ua.IP == nil {
-			return u.broadcast(frame)
-		}
-		ap = ua.AddrPort()
-	}
-	if ap.Port() == 0 {
+	if !ap.IsValid() || ap.Port() == 0 {
 		return u.broadcast(frame)
 	}
 	return u.send(ap, frame)
+}
+
+// address is where to is: the address a peer was seen at or UDPPeer was
+// given, or the host name given to UDPPeer, looked up now for the server's
+// family. The zero AddrPort means no address (every peer, as in node-ipc).
+func (u *udpServer) address(to *Socket) (netip.AddrPort, error) {
+	if to.host == "" {
+		return to.udp, nil
+	}
+	port := to.addr.(*net.UDPAddr).Port
+	if port == 0 {
+		return netip.AddrPort{}, nil
+	}
+	network := "udp4"
+	if u.v6 {
+		network = "udp6"
+	}
+	ua, err := net.ResolveUDPAddr(network, net.JoinHostPort(to.host, strconv.Itoa(port)))
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("nodeipc: udp peer %s: %w", to.host, err)
+	}
+	return ua.AddrPort(), nil
 }
 
 // send writes one datagram, or queues it while a batch is being dispatched;

@@ -362,4 +362,7 @@ func TestUDPPeerByHostName(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no-such-host.invalid") {
 		t.Fatalf("emit to a name that does not resolve: %v, want an error naming it", err)
 	}
+	if err := a.srv.Emit(nodeipc.UDPPeer("127.0.0.1", 70000), "hello", 1); err == nil || !strings.Contains(err.Error(), "port") {
+		t.Fatalf("emit to port 70000: %v, want an error about the port", err)
+	}
 }
