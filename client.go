@@ -241,8 +241,9 @@ func (c *Client) Disconnect() {
 
 // Close disconnects and waits until the client has stopped or ctx ends.
 // When ctx ends first, the connection is closed at once and Close returns
-// ctx's error without waiting further: a handler still running (one that blocks forever, say) finishes
-// in the background. Do not call it from this client's handlers.
+// ctx's error without waiting further: a handler still running (one that
+// blocks forever, say) finishes in the background. Do not call it from this
+// client's handlers.
 func (c *Client) Close(ctx context.Context) error {
 	c.Disconnect()
 	select {

@@ -296,11 +296,8 @@ func (c *conn) readLoop(deliver func(typ, data []byte)) error {
 	for {
 		n, err := c.nc.Read(sp.space())
 		sp.advance(n)
-		completed, batching := false, false
-		perr := c.deliverFrames(sp, n, deliver, &completed, &batching)
-		if batching {
-			c.endBatch()
-		}
+		completed := false
+		perr := c.deliverFrames(sp, n, deliver, &completed)
 		if perr == errStopReading {
 			return nil
 		}
@@ -333,10 +330,15 @@ var errStopReading = errors.New("stop reading")
 
 // deliverFrames hands every complete frame in the buffer to deliver. When
 // more bytes follow a frame in this read, what the handlers emit from then on
-// is held and written at once when the read's frames are done (*batching
-// tells the caller to end the batch); a frame that is alone in its read is
-// answered at once.
-func (c *conn) deliverFrames(sp *splitter, n int, deliver func(typ, data []byte), completed, batching *bool) error {
+// is held and written at once when the read's frames are done; a frame that
+// is alone in its read is answered at once.
+func (c *conn) deliverFrames(sp *splitter, n int, deliver func(typ, data []byte), completed *bool) error {
+	batching := false
+	defer func() {
+		if batching {
+			c.endBatch()
+		}
+	}()
 	for n > 0 {
 		f, ok, perr := sp.frame()
 		if perr != nil {
@@ -356,8 +358,8 @@ func (c *conn) deliverFrames(sp *splitter, n int, deliver func(typ, data []byte)
 		if c.isClosing() {
 			return errStopReading
 		}
-		if !*batching && sp.buffered() > 0 {
-			*batching = true
+		if !batching && sp.buffered() > 0 {
+			batching = true
 			c.beginBatch()
 		}
 		deliver(typ, data)
