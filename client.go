@@ -347,8 +347,16 @@ func (c *Client) dial() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		td := tls.Dialer{NetDialer: &d, Config: tc}
-		return td.DialContext(ctx, "tcp", c.address)
+		nc, err := d.DialContext(ctx, "tcp", c.address)
+		if err != nil {
+			return nil, err
+		}
+		conn := tls.Client(newTLSSock(nc), tc)
+		if err := conn.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, err
+		}
+		return conn, nil
 	}
 	return d.DialContext(ctx, "tcp", c.address)
 }

@@ -20,12 +20,17 @@ const (
 )
 
 // conn is one stream connection: the reader (run by the caller of readLoop)
-// and one writer goroutine, the only code that writes to the socket. Frames
-// are queued in pending; the writer takes the whole queue at once, so frames
-// emitted while a write is in progress go out together in the next write.
+// and one writer goroutine. Frames are queued in pending; the writer takes
+// the whole queue at once, so frames emitted while a write is in progress go
+// out together in the next write. While the writer is idle, an emitting
+// goroutine writes itself where the socket allows a write that never blocks
+// (plain Unix and TCP sockets, and TLS over TCP through tlsSock), leaving to
+// the writer only what the socket does not take.
 type conn struct {
 	nc    net.Conn
-	dw    *directWriter // for direct writes; nil where unsupported
+	dw    *directWriter // direct writes on a plain socket; nil where unsupported
+	tc    *tls.Conn     // a TLS connection
+	ts    *tlsSock      // the socket under tc, for direct TLS writes; or nil
 	r     *rules
 	flush time.Duration
 
@@ -34,6 +39,7 @@ type conn struct {
 	pending  []byte // frames not yet handed to the socket
 	spare    []byte // the previous write's buffer, reused
 	inflight int    // bytes being written now
+	flushTLS bool   // a direct TLS write left ciphertext for the writer
 	state    int
 	batching bool        // the reader is dispatching a read's frames; it flushes after
 	hold     holdTimer   // frames queued while batching wait at most maxHold
@@ -41,11 +47,11 @@ type conn struct {
 	writeErr error
 
 	writerDone chan struct{}
-	bytesOut   atomic.Uint64
 }
 
 func newConn(nc net.Conn, r *rules, flush time.Duration) *conn {
 	c := &conn{nc: nc, dw: newDirectWriter(nc), r: r, flush: flush, writerDone: make(chan struct{})}
+	c.tc, c.ts = tlsSockOf(nc)
 	c.cond.L = &c.mu
 	c.hold = holdTimer{max: maxHold, fire: c.holdExpired}
 	return c
@@ -64,7 +70,7 @@ func (c *conn) enqueue(frame []byte) error {
 		c.mu.Unlock()
 		return ErrClosed
 	}
-	if queued := len(c.pending) + c.inflight; queued+len(frame) > c.r.maxPending {
+	if queued := c.queuedLocked(); queued+c.cost(frame) > c.r.maxPending {
 		c.mu.Unlock()
 		err := protoErr(CodeBackpressure, strconv.Itoa(queued)+" bytes are waiting to be written; "+strconv.Itoa(len(frame))+" more would exceed MaxPendingBytes ("+strconv.Itoa(c.r.maxPending)+")")
 		if c.r.closeOnPressure {
@@ -83,13 +89,11 @@ func (c *conn) enqueue(frame []byte) error {
 		c.mu.Unlock()
 		return nil
 	}
-	if len(c.pending) == 0 && c.inflight == 0 && c.dw != nil {
+	if len(c.pending) == 0 && c.inflight == 0 {
 		// The writer is idle: one non-blocking write from here saves
 		// waking it (a thread handoff per message). What does not fit in
 		// the socket buffer goes to the writer as usual.
-		n := c.dw.try(frame)
-		c.bytesOut.Add(uint64(n))
-		frame = frame[n:]
+		frame = frame[c.writeNow(frame):]
 		if len(frame) == 0 {
 			c.mu.Unlock()
 			return nil
@@ -103,9 +107,37 @@ func (c *conn) enqueue(frame []byte) error {
 	return nil
 }
 
+// writeNow makes one non-blocking write of b from the calling goroutine,
+// with c.mu held and the writer idle, and reports how much of b it took: on
+// a plain socket what the socket buffer takes; over TLS all of b, encrypted,
+// with what the socket did not take left to the writer (or none of b when
+// the TLS connection refuses writes). Where direct writes are not supported
+// it takes nothing.
+func (c *conn) writeNow(b []byte) int {
+	switch {
+	case c.dw != nil:
+		return c.dw.try(b)
+	case c.ts != nil && c.state == connOpen:
+		c.ts.setDirect(true)
+		_, err := c.tc.Write(b)
+		if c.ts.setDirect(false) > 0 {
+			c.flushTLS = true
+			c.cond.Signal()
+		}
+		if err != nil {
+			return 0
+		}
+		return len(b)
+	}
+	return 0
+}
+
+// direct reports whether the connection makes direct writes.
+func (c *conn) direct() bool { return c.dw != nil || c.ts != nil }
+
 // beginBatch marks the start of dispatching the frames of one read.
 func (c *conn) beginBatch() {
-	if c.dw == nil {
+	if !c.direct() {
 		return
 	}
 	c.mu.Lock()
@@ -116,15 +148,14 @@ func (c *conn) beginBatch() {
 // endBatch writes what the batch queued: one non-blocking write when the
 // writer is idle, the writer goroutine for the rest.
 func (c *conn) endBatch() {
-	if c.dw == nil {
+	if !c.direct() {
 		return
 	}
 	c.mu.Lock()
 	c.batching = false
 	c.hold.release()
 	if len(c.pending) > 0 && c.inflight == 0 && c.state == connOpen {
-		n := c.dw.try(c.pending)
-		c.bytesOut.Add(uint64(n))
+		n := c.writeNow(c.pending)
 		if n == len(c.pending) {
 			c.pending = c.pending[:0]
 		} else {
@@ -154,17 +185,36 @@ func (c *conn) holdExpired() {
 func (c *conn) queued() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.pending) + c.inflight
+	return c.queuedLocked()
+}
+
+// cost is what frame adds to the queued bytes at most: over TLS with direct
+// writes, its ciphertext, records' headers and tags included.
+func (c *conn) cost(frame []byte) int {
+	if c.ts == nil {
+		return len(frame)
+	}
+	return len(frame) + (len(frame)/tlsMaxPlaintext+1)*tlsMaxOverhead
+}
+
+// queuedLocked is queued with c.mu held. Over TLS with direct writes it
+// counts ciphertext left for the writer, a little larger than its frames.
+func (c *conn) queuedLocked() int {
+	n := len(c.pending) + c.inflight
+	if c.ts != nil {
+		n += c.ts.unwritten()
+	}
+	return n
 }
 
 func (c *conn) writeLoop() {
 	defer close(c.writerDone)
 	for {
 		c.mu.Lock()
-		for len(c.pending) == 0 && c.state == connOpen {
+		for len(c.pending) == 0 && !c.flushTLS && c.state == connOpen {
 			c.cond.Wait()
 		}
-		if c.state == connClosed || len(c.pending) == 0 {
+		if c.state == connClosed || len(c.pending) == 0 && !c.flushTLS {
 			draining := c.state == connDraining
 			c.state = connClosed
 			c.mu.Unlock()
@@ -176,10 +226,17 @@ func (c *conn) writeLoop() {
 		buf := c.pending
 		c.pending = c.spare[:0]
 		c.inflight = len(buf)
+		flushTLS := c.flushTLS
+		c.flushTLS = false
 		c.mu.Unlock()
 
-		n, err := c.nc.Write(buf)
-		c.bytesOut.Add(uint64(n))
+		var err error
+		if flushTLS {
+			err = c.ts.flush()
+		}
+		if err == nil && len(buf) > 0 {
+			_, err = c.nc.Write(buf)
+		}
 
 		c.mu.Lock()
 		c.inflight = 0
@@ -293,11 +350,12 @@ func (c *conn) readLoop(deliver func(typ, data []byte)) error {
 	sp := newSplitter(c.r.delim, c.r.maxMessageSize)
 	timed := c.r.messageTimeout > 0
 	deadlineSet := false
+	batching := false
 	for {
 		n, err := c.nc.Read(sp.space())
 		sp.advance(n)
 		completed := false
-		perr := c.deliverFrames(sp, n, deliver, &completed)
+		perr := c.deliverFrames(sp, n, deliver, &completed, &batching)
 		if perr == errStopReading {
 			return nil
 		}
@@ -325,17 +383,22 @@ func (c *conn) readLoop(deliver func(typ, data []byte)) error {
 	}
 }
 
+// recordReady reports whether a TLS record is waiting to be read.
+func (c *conn) recordReady() bool { return c.ts != nil && c.ts.recordReady() }
+
 // errStopReading ends the read loop quietly: this side is closing.
 var errStopReading = errors.New("stop reading")
 
 // deliverFrames hands every complete frame in the buffer to deliver. When
-// more bytes follow a frame in this read, what the handlers emit from then on
-// is held and written at once when the read's frames are done; a frame that
-// is alone in its read is answered at once.
-func (c *conn) deliverFrames(sp *splitter, n int, deliver func(typ, data []byte), completed *bool) error {
-	batching := false
+// more bytes follow a frame, in this read or (over TLS) in records already
+// received, what the handlers emit from then on is held and written at once
+// when those frames are done; a frame that is alone is answered at once.
+// *batching says whether a hold is in progress: over TLS one spans the reads
+// of every record already received.
+func (c *conn) deliverFrames(sp *splitter, n int, deliver func(typ, data []byte), completed, batching *bool) (err error) {
 	defer func() {
-		if batching {
+		if *batching && (err != nil || !c.recordReady()) {
+			*batching = false
 			c.endBatch()
 		}
 	}()
@@ -358,8 +421,8 @@ func (c *conn) deliverFrames(sp *splitter, n int, deliver func(typ, data []byte)
 		if c.isClosing() {
 			return errStopReading
 		}
-		if !batching && sp.buffered() > 0 {
-			batching = true
+		if !*batching && (sp.buffered() > 0 || c.recordReady()) {
+			*batching = true
 			c.beginBatch()
 		}
 		deliver(typ, data)

@@ -4,10 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -289,5 +293,93 @@ func TestTLSFailedHandshakeIsOnlyAnError(t *testing.T) {
 	}
 	if n := len(srv.Sockets()); n != 0 {
 		t.Fatalf("%d sockets left, want 0", n)
+	}
+}
+
+// Frames emitted over TLS by several goroutines at once, small and larger
+// than a TLS record, arrive whole and in each goroutine's order, both ways:
+// the client's emits race its writer, and the server answers from its
+// handlers, several frames to a read.
+func TestTLSConcurrentEmitsArriveWholeAndInOrder(t *testing.T) {
+	s := certs(t, "order")
+	srv, addr, serverErrs := startTLS(t, &nodeipc.TLSConfig{Private: s.Server.KeyFile, Public: s.Server.CertFile})
+	type item struct {
+		G, I int
+		Pad  string
+	}
+	const goroutines, each = 6, 150
+	sizes := []int{0, 90, 5000, 40000, 17000, 1}
+	var (
+		mu        sync.Mutex
+		atServer  = make([]int, goroutines)
+		atClient  = make([]int, goroutines)
+		failure   error
+		completed = make(chan struct{})
+	)
+	check := func(seen []int, data []byte, where string) {
+		var it item
+		mu.Lock()
+		defer mu.Unlock()
+		switch err := json.Unmarshal(data, &it); {
+		case err != nil:
+			failure = fmt.Errorf("%s: %v", where, err)
+		case it.G < 0 || it.G >= goroutines || it.I != seen[it.G]:
+			failure = fmt.Errorf("%s: frame %d of goroutine %d came after %d", where, it.I, it.G, seen[it.G])
+		case len(it.Pad) != sizes[it.I%len(sizes)] || strings.Trim(it.Pad, "p") != "":
+			failure = fmt.Errorf("%s: frame %d of goroutine %d carries %d bytes of padding", where, it.I, it.G, len(it.Pad))
+		default:
+			seen[it.G]++
+		}
+	}
+	srv.On("up", func(m *nodeipc.Message) {
+		check(atServer, m.Data, "at the server")
+		_ = srv.Emit(m.Socket, "down", m.Data)
+	})
+	c, err := nodeipc.NewClient("c", "tls", addr, tlsConfig(&nodeipc.TLSConfig{TrustedConnections: []string{s.CAFile}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	var total atomic.Int64
+	c.On("down", func(m *nodeipc.Message) {
+		check(atClient, m.Data, "at the client")
+		if total.Add(1) == goroutines*each {
+			close(completed)
+		}
+	})
+	connected := make(chan struct{})
+	c.On("connect", func(*nodeipc.Message) { close(connected) })
+	c.Connect()
+	recv(t, connected, "connect")
+	emitErrs := make(chan error, goroutines)
+	for g := range goroutines {
+		go func() {
+			for i := range each {
+				if err := c.Emit("up", item{g, i, strings.Repeat("p", sizes[i%len(sizes)])}); err != nil {
+					emitErrs <- err
+					return
+				}
+			}
+			emitErrs <- nil
+		}()
+	}
+	for range goroutines {
+		if err := recv(t, emitErrs, "the emitters"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-completed:
+	case err := <-serverErrs:
+		t.Fatal(err)
+	case <-time.After(30 * time.Second):
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("replies missing: %d of %d arrived (server %v, client %v, %v)", total.Load(), goroutines*each, atServer, atClient, failure)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if failure != nil {
+		t.Fatal(failure)
 	}
 }
