@@ -18,6 +18,7 @@ fi
 
 export WINEPREFIX="${WINEPREFIX:-$PWD/.cache/wineprefix}" WINEDEBUG=-all
 if [ ! -f "$WINEPREFIX/system.reg" ]; then
+  mkdir -p "$(dirname "$WINEPREFIX")"
   timeout 180 wine wineboot --init >/dev/null 2>&1 || true
   wineserver -w || true
 fi
