@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/effeeea0/nodeipc"
+	"golang.org/x/sys/unix"
 )
 
 func init() { workerMain = clusterWorker }
@@ -242,5 +243,48 @@ func TestClusterWorkersShareATCPPortWithReusePort(t *testing.T) {
 	if err := srv.Start(); !errors.Is(err, syscall.EADDRINUSE) {
 		srv.Stop()
 		t.Fatalf("start on a port the cluster holds: %v", err)
+	}
+}
+
+// Sharing a listener leaves the socket, which every process shares, in
+// non-blocking mode: a worker already serving it must never be left blocked
+// in accept, where stopping its server could not wake it.
+func TestShareListenerKeepsTheSocketNonBlocking(t *testing.T) {
+	for _, network := range []string{"unix", "tcp"} {
+		t.Run(network, func(t *testing.T) {
+			addr := "127.0.0.1:0"
+			if network == "unix" {
+				addr = tempRoot(t) + "share.sock"
+			}
+			ln, err := net.Listen(network, addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			if err := nodeipc.ShareListener(cmd, ln); err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Run(); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range cmd.ExtraFiles {
+				f.Close()
+			}
+			rc, err := ln.(syscall.Conn).SyscallConn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var flags int
+			if err := rc.Control(func(fd uintptr) { flags, err = unix.FcntlInt(fd, unix.F_GETFL, 0) }); err != nil {
+				t.Fatal(err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if flags&unix.O_NONBLOCK == 0 {
+				t.Fatal("the shared socket was left in blocking mode")
+			}
+		})
 	}
 }

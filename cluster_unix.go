@@ -18,16 +18,32 @@ import (
 // cmd.Env, where InheritedListener finds it. Call it before cmd.Start. The
 // caller's ln stays open and usable.
 func ShareListener(cmd *exec.Cmd, ln net.Listener) error {
-	fl, ok := ln.(interface{ File() (*os.File, error) })
+	sc, ok := ln.(syscall.Conn)
 	if !ok {
 		return fmt.Errorf("nodeipc: ShareListener: a %T cannot be shared (want a Unix socket or TCP listener)", ln)
 	}
-	f, err := fl.File()
+	rc, err := sc.SyscallConn()
 	if err != nil {
 		return fmt.Errorf("nodeipc: ShareListener: %w", err)
 	}
+	// The descriptor is duplicated here rather than with the listener's
+	// File method: a File made by the net package is switched to blocking
+	// mode when os/exec takes its descriptor, and that mode belongs to the
+	// socket every process shares, so a worker already running would then
+	// block in accept, where closing its listener cannot wake it. A File
+	// made from a plain descriptor leaves the mode alone.
+	dup := -1
+	cerr := rc.Control(func(fd uintptr) {
+		dup, err = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	})
+	if cerr != nil {
+		return fmt.Errorf("nodeipc: ShareListener: %w", cerr)
+	}
+	if err != nil {
+		return fmt.Errorf("nodeipc: ShareListener: %w", os.NewSyscallError("fcntl", err))
+	}
 	fd := 3 + len(cmd.ExtraFiles)
-	cmd.ExtraFiles = append(cmd.ExtraFiles, f)
+	cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(dup), "nodeipc-listener"))
 	if cmd.Env == nil {
 		cmd.Env = os.Environ()
 	}

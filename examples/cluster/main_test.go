@@ -3,11 +3,13 @@
 package main
 
 import (
+	"bytes"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -57,22 +59,28 @@ func TestClusterExample(t *testing.T) {
 func runExample(t *testing.T, bin string, args []string) []byte {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
 	// Workers share the output pipe; never wait on it for long after the
-	// primary has exited.
+	// primary has exited. On a timeout the primary and its workers, one
+	// process group, are killed together.
 	cmd.WaitDelay = 5 * time.Second
-	done := make(chan struct{})
-	var out []byte
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
 	var err error
-	go func() { out, err = cmd.CombinedOutput(); close(done) }()
 	select {
-	case <-done:
+	case err = <-done:
 	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
-		t.Fatalf("timed out:\n%s", out)
+		t.Fatalf("timed out:\n%s", out.Bytes())
 	}
-	if err != nil || !regexp.MustCompile(`(?m)^32 clients answered by`).Match(out) {
-		t.Fatalf("%v\n%s", err, out)
+	if err != nil || !regexp.MustCompile(`(?m)^32 clients answered by`).Match(out.Bytes()) {
+		t.Fatalf("%v\n%s", err, out.Bytes())
 	}
-	return out
+	return out.Bytes()
 }
