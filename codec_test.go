@@ -525,3 +525,39 @@ func BenchmarkDecodeFrames(b *testing.B) {
 		}
 	}
 }
+
+// plainRun, eight bytes at a time, stops where a byte-by-byte scan does: at
+// every position of every placement of each kind of byte that is not plain.
+func TestPlainRunMatchesAByteScan(t *testing.T) {
+	byteScan := func(b []byte, i int) int {
+		for i < len(b) && plain[b[i]] {
+			i++
+		}
+		return i
+	}
+	stops := []byte{0x00, 0x01, 0x0c, 0x1f, '"', '\\', 0x7f + 1, 0xc3, 0xe2, 0xff}
+	goes := []byte{' ', '!', '#', '[', ']', '~', 0x7f, 'a', '0', '/'}
+	for size := 0; size <= 20; size++ {
+		for _, fill := range goes {
+			b := bytes.Repeat([]byte{fill}, size)
+			for pos := 0; pos <= size; pos++ {
+				for _, c := range stops {
+					if pos < size {
+						b[pos] = c
+					}
+					for from := 0; from <= size; from++ {
+						if got, want := plainRun(b, from), byteScan(b, from); got != want {
+							t.Fatalf("plainRun(%q, %d) = %d, want %d", b, from, got, want)
+						}
+						if got, want := plainRun(string(b), from), byteScan(b, from); got != want {
+							t.Fatalf("plainRun(string %q, %d) = %d, want %d", b, from, got, want)
+						}
+					}
+					if pos < size {
+						b[pos] = fill
+					}
+				}
+			}
+		}
+	}
+}

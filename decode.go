@@ -2,6 +2,7 @@ package nodeipc
 
 import (
 	"encoding/json"
+	"math/bits"
 	"unicode/utf8"
 )
 
@@ -149,14 +150,7 @@ func scanString(b []byte, i int) (end int, escaped, ok bool) {
 	start := i
 	nonASCII := false
 	for i < len(b) {
-		// Fast path: plain printable ASCII, eight bytes per step where possible.
-		for i+8 <= len(b) && plain[b[i]] && plain[b[i+1]] && plain[b[i+2]] && plain[b[i+3]] &&
-			plain[b[i+4]] && plain[b[i+5]] && plain[b[i+6]] && plain[b[i+7]] {
-			i += 8
-		}
-		for i < len(b) && plain[b[i]] {
-			i++
-		}
+		i = plainRun(b, i)
 		if i >= len(b) {
 			break
 		}
@@ -201,6 +195,33 @@ var plain = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// plainRun returns the index of the first byte at or after i that is not
+// plain (or len(s)). It tests eight bytes at a time. In a word x, a byte with
+// its high bit set is not ASCII. Of the ASCII bytes, one is below 0x20 when
+// subtracting 0x20 from it borrows, and one is '"' or '\\' when its XOR with
+// that byte is zero and subtracting 1 borrows; a borrow sets the byte's high
+// bit. Borrows run only upwards, so the lowest high bit in the result marks
+// the first byte that is not plain.
+func plainRun[T string | []byte](s T, i int) int {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	for ; i+8 <= len(s); i += 8 {
+		w := s[i : i+8]
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+		q, bs := x^('"'*ones), x^('\\'*ones)
+		if m := ((x - 0x20*ones) | (q - ones) | (bs - ones) | x) & highs; m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for i < len(s) && plain[s[i]] {
+		i++
+	}
+	return i
+}
 
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'

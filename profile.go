@@ -26,19 +26,29 @@ const (
 	ParserAssured = "assured"
 )
 
-// reservedEvents are the lifecycle names a peer may not send.
-var reservedEvents = map[string]struct{}{
-	"start": {}, "connect": {}, "disconnect": {}, "destroy": {}, "close": {},
-	"socket.disconnected": {}, "error": {}, "data": {},
+// reservedEvent reports whether name is a lifecycle name a peer may not send.
+// A switch rather than a map: every frame, both ways, is checked, and the
+// compiled switch rejects most names on their length without hashing them.
+func reservedEvent(name []byte) bool {
+	switch string(name) {
+	case "start", "connect", "disconnect", "destroy", "close",
+		"socket.disconnected", "error", "data":
+		return true
+	}
+	return false
 }
 
-// prototypeNames are Object.prototype's names, refused as event names so that
-// a node-ipc peer's event registry can never be confused by what we send or
-// accept.
-var prototypeNames = map[string]struct{}{
-	"constructor": {}, "__defineGetter__": {}, "__defineSetter__": {}, "hasOwnProperty": {},
-	"__lookupGetter__": {}, "__lookupSetter__": {}, "isPrototypeOf": {}, "propertyIsEnumerable": {},
-	"toString": {}, "valueOf": {}, "__proto__": {}, "toLocaleString": {},
+// prototypeName reports whether name is one of Object.prototype's names,
+// refused as event names so that a node-ipc peer's event registry can never
+// be confused by what we send or accept.
+func prototypeName(name []byte) bool {
+	switch string(name) {
+	case "constructor", "__defineGetter__", "__defineSetter__", "hasOwnProperty",
+		"__lookupGetter__", "__lookupSetter__", "isPrototypeOf", "propertyIsEnumerable",
+		"toString", "valueOf", "__proto__", "toLocaleString":
+		return true
+	}
+	return false
 }
 
 // rules is a profile resolved from a Config once, when a client or server is
@@ -137,10 +147,10 @@ func (r *rules) checkName(name []byte, incoming bool) *ProtocolError {
 	if r.maxEventName > 0 && len(name) > r.maxEventName && utf16Len(name) > r.maxEventName {
 		return protoErr(CodeEventTooLarge, "event name is longer than "+strconv.Itoa(r.maxEventName)+" UTF-16 code units")
 	}
-	if _, bad := prototypeNames[string(name)]; bad {
+	if prototypeName(name) {
 		return protoErr(CodeInvalidEvent, "event name "+strconv.Quote(string(name))+" is not safe for a node-ipc event dispatcher")
 	}
-	if _, res := reservedEvents[string(name)]; res && !r.allowReserved {
+	if !r.allowReserved && reservedEvent(name) {
 		what := "sent by the peer"
 		if !incoming {
 			what = "emitted"
