@@ -526,7 +526,13 @@ func pingFlood(t *target, r *Report) error {
 	if err != nil {
 		return err
 	}
-	if tc, ok := c.Conn.(*net.TCPConn); ok {
+	// A small receive buffer (under TLS too), so that the replies this
+	// client does not read pile up at the server rather than here.
+	sock := c.Conn
+	if tc, ok := sock.(*tls.Conn); ok {
+		sock = tc.NetConn()
+	}
+	if tc, ok := sock.(*net.TCPConn); ok {
 		_ = tc.SetReadBuffer(8 << 10)
 	}
 	var b bytes.Buffer
@@ -545,8 +551,27 @@ func pingFlood(t *target, r *Report) error {
 		}
 		p = p[k:]
 	}
+	// The verdict reads, which would drain the replies: first let the
+	// server take in and answer the whole flood, however slowly it runs.
+	waitTaken(sock)
 	c.verdict(time.Now())
 	return nil
+}
+
+// waitTaken waits until the peer has taken in everything written to sock
+// (or 10 s), then a little longer for it to act on the last of it. Where the
+// socket cannot tell, it waits a second.
+func waitTaken(sock net.Conn) {
+	if _, ok := unsent(sock); !ok {
+		time.Sleep(time.Second)
+		return
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if n, _ := unsent(sock); n == 0 {
+			break
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
 }
 
 // halfFrame sends half a frame, then closes its writing side.
