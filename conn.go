@@ -29,8 +29,8 @@ const (
 type conn struct {
 	nc    net.Conn
 	dw    *directWriter // direct writes on a plain socket; nil where unsupported
-	tc    *tls.Conn     // a TLS connection
-	ts    *tlsSock      // the socket under tc, for direct TLS writes; or nil
+	tc    *tls.Conn     // a TLS connection over a tlsSock, for direct TLS writes; or nil
+	ts    *tlsSock      // the socket under tc; or nil
 	r     *rules
 	flush time.Duration
 
@@ -108,16 +108,16 @@ func (c *conn) enqueue(frame []byte) error {
 }
 
 // writeNow makes one non-blocking write of b from the calling goroutine,
-// with c.mu held and the writer idle, and reports how much of b it took: on
-// a plain socket what the socket buffer takes; over TLS all of b, encrypted,
-// with what the socket did not take left to the writer (or none of b when
-// the TLS connection refuses writes). Where direct writes are not supported
-// it takes nothing.
+// with c.mu held, the connection open and the writer idle, and reports how
+// much of b it took: on a plain socket what the socket buffer takes; over TLS
+// all of b, encrypted, with what the socket did not take left to the writer
+// (or none of b when the TLS connection refuses writes). Where direct writes
+// are not supported it takes nothing.
 func (c *conn) writeNow(b []byte) int {
 	switch {
 	case c.dw != nil:
 		return c.dw.try(b)
-	case c.ts != nil && c.state == connOpen:
+	case c.ts != nil:
 		c.ts.setDirect(true)
 		_, err := c.tc.Write(b)
 		if c.ts.setDirect(false) > 0 {

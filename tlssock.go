@@ -32,10 +32,11 @@ type tlsSock struct {
 
 	wmu sync.Mutex // held while writing to the socket
 
-	mu     sync.Mutex
-	direct bool   // writes must not block
-	rest   []byte // ciphertext not yet written, before anything else
-	spare  []byte // the buffer of a flushed rest, reused
+	mu       sync.Mutex
+	direct   bool   // writes must not block
+	rest     []byte // ciphertext not yet written, before anything else
+	flushing int    // bytes of an earlier rest that flush is writing now
+	spare    []byte // the buffer of a flushed rest, reused
 }
 
 // newTLSSock wraps nc for a TLS connection; it returns nc itself where
@@ -121,14 +122,15 @@ func (s *tlsSock) recordReady() bool {
 	return len(s.in) >= tlsRecordSize(s.in)
 }
 
-// tlsSockOf returns the tlsSock under a TLS connection, if it has one.
+// tlsSockOf returns a TLS connection and the tlsSock under it, or nils when
+// nc is not a TLS connection over a tlsSock.
 func tlsSockOf(nc net.Conn) (*tls.Conn, *tlsSock) {
-	tc, ok := nc.(*tls.Conn)
-	if !ok {
-		return nil, nil
+	if tc, ok := nc.(*tls.Conn); ok {
+		if ts, ok := tc.NetConn().(*tlsSock); ok {
+			return tc, ts
+		}
 	}
-	ts, _ := tc.NetConn().(*tlsSock)
-	return tc, ts
+	return nil, nil
 }
 
 func (s *tlsSock) Write(b []byte) (int, error) {
@@ -161,11 +163,12 @@ func (s *tlsSock) setDirect(on bool) int {
 	return len(s.rest)
 }
 
-// unwritten reports the bytes waiting for flush.
+// unwritten reports the bytes that direct writes left and the socket has
+// not yet taken: those waiting for flush and those it is writing.
 func (s *tlsSock) unwritten() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.rest)
+	return len(s.rest) + s.flushing
 }
 
 // flush writes what direct writes left, blocking until the socket takes it.
@@ -180,17 +183,20 @@ func (s *tlsSock) flushLocked() error {
 		s.mu.Lock()
 		rest := s.rest
 		s.rest, s.spare = s.spare[:0], nil
+		s.flushing = len(rest)
 		s.mu.Unlock()
 		if len(rest) == 0 {
 			return nil
 		}
-		if _, err := s.Conn.Write(rest); err != nil {
-			return err
-		}
+		_, err := s.Conn.Write(rest)
 		s.mu.Lock()
+		s.flushing = 0
 		if cap(rest) <= 4*minReadBuffer {
 			s.spare = rest[:0]
 		}
 		s.mu.Unlock()
+		if err != nil {
+			return err
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"testing"
 )
 
@@ -141,5 +142,61 @@ func TestTLSSockErrorInAHeader(t *testing.T) {
 	}
 	if n, err = s.Read(buf); n != 0 || err != io.EOF {
 		t.Fatalf("after the cut header: %d, %v", n, err)
+	}
+}
+
+// Bytes left by direct writes count as unwritten until the socket takes
+// them, also while flush is writing them, so that MaxPendingBytes bounds
+// them however long the peer does not read.
+func TestTLSSockCountsWhatFlushIsWriting(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	s, ok := newTLSSock(nc).(*tlsSock)
+	if !ok {
+		t.Skip("no direct writes on this platform")
+	}
+	defer s.Close()
+	// The peer does not read: direct writes fill the socket, then rest.
+	chunk := make([]byte, 64<<10)
+	s.setDirect(true)
+	for s.unwritten() == 0 {
+		if _, err := s.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	left := s.setDirect(false)
+	flushed := make(chan error, 1)
+	go func() { flushed <- s.flush() }()
+	// flush takes rest and blocks writing it; the bytes still count.
+	for range 50 {
+		if got := s.unwritten(); got < left {
+			t.Fatalf("while flush writes, %d bytes count as unwritten; %d were left", got, left)
+		}
+		select {
+		case err := <-flushed:
+			t.Fatalf("flush returned (%v) though the peer reads nothing", err)
+		default:
+		}
+		runtime.Gosched()
+	}
+	// Once the peer reads everything, nothing is left.
+	go func() { _, _ = io.Copy(io.Discard, peer) }()
+	if err := <-flushed; err != nil {
+		t.Fatal(err)
+	}
+	if got := s.unwritten(); got != 0 {
+		t.Fatalf("%d bytes unwritten after flush", got)
 	}
 }
