@@ -232,11 +232,17 @@ type conn struct {
 // dial connects (completing the TLS handshake, with cfg for TLS) and counts
 // the connection.
 func (t *target) dial(r *Report, cfg *tls.Config) (*conn, error) {
+	return t.dialWith(r, cfg, net.Dialer{Timeout: 10 * time.Second})
+}
+
+// dialWith dials with d, then makes the TLS handshake with cfg (none when
+// cfg is nil or the target is not TLS).
+func (t *target) dialWith(r *Report, cfg *tls.Config, d net.Dialer) (*conn, error) {
 	network := t.network
 	if network == "tls" {
 		network = "tcp"
 	}
-	nc, err := net.DialTimeout(network, t.addr, 10*time.Second)
+	nc, err := d.Dial(network, t.addr)
 	if err != nil {
 		return nil, err
 	}
@@ -522,18 +528,16 @@ func burst(t *target, r *Report) error {
 // pingFlood sends pings without reading the answers, so that the server's
 // queue for this connection fills, then starts reading.
 func pingFlood(t *target, r *Report) error {
-	c, err := t.open(r)
+	// A small receive buffer, so that the replies this client does not
+	// read pile up at the server rather than here. It is set before the
+	// socket connects (see receiveBuffer).
+	c, err := t.dialWith(r, t.tls, net.Dialer{Timeout: 10 * time.Second, Control: receiveBuffer(8 << 10)})
 	if err != nil {
 		return err
 	}
-	// A small receive buffer (under TLS too), so that the replies this
-	// client does not read pile up at the server rather than here.
 	sock := c.Conn
 	if tc, ok := sock.(*tls.Conn); ok {
 		sock = tc.NetConn()
-	}
-	if tc, ok := sock.(*net.TCPConn); ok {
-		_ = tc.SetReadBuffer(8 << 10)
 	}
 	var b bytes.Buffer
 	const n = 200000
