@@ -234,8 +234,24 @@ func (c *conn) writeLoop() {
 		if flushTLS {
 			err = c.ts.flush()
 		}
-		if err == nil && len(buf) > 0 {
-			_, err = c.nc.Write(buf)
+		// The batch goes to the socket a chunk at a time, and what is in
+		// flight shrinks as the socket takes it: a system that confirms a
+		// write only after the peer has read most of it (Wine does so for
+		// pipes) would otherwise count as queued what the peer already has.
+		// A write reported short with no error (go-winio's pipe Write does
+		// so when the system does) is continued, not lost.
+		for off := 0; err == nil && off < len(buf); {
+			var n int
+			n, err = c.nc.Write(buf[off:min(len(buf), off+writeChunk)])
+			if err == nil && n <= 0 {
+				err = io.ErrShortWrite
+			}
+			off += max(n, 0)
+			if err == nil && off < len(buf) {
+				c.mu.Lock()
+				c.inflight = len(buf) - off
+				c.mu.Unlock()
+			}
 		}
 
 		c.mu.Lock()
@@ -255,6 +271,9 @@ func (c *conn) writeLoop() {
 		c.mu.Unlock()
 	}
 }
+
+// writeChunk is the most the writer hands the socket in one call.
+const writeChunk = 32 << 10
 
 // close stops the connection. With flush, frames already queued are written
 // first (within the flush timeout); without, they are dropped and the socket

@@ -183,6 +183,33 @@ func TestBroadcastReachesEveryClientAndSocketDisconnectedReportsTheID(t *testing
 	}
 }
 
+// A server's sockets have names that tell them apart, so that the errors
+// Broadcast joins say which peers they are about: a TCP peer by its address,
+// a Unix socket or pipe peer (which share the server's address) by number.
+func TestSocketsOfOneServerHaveDistinctNames(t *testing.T) {
+	for _, network := range transports {
+		t.Run(network, func(t *testing.T) {
+			connected := make(chan *nodeipc.Socket, 4)
+			srv, addr := startServer(t, network, nil, func(s *nodeipc.Server) {
+				s.On("connect", func(m *nodeipc.Message) { connected <- m.Socket })
+			})
+			names := map[string]bool{}
+			for range 3 {
+				_, up := startClient(t, network, addr, nil, nil)
+				recv(t, up, "connect")
+				name := recv(t, connected, "the server's connect").String()
+				if names[name] || name == "" {
+					t.Fatalf("socket name %q again (have %v)", name, names)
+				}
+				names[name] = true
+			}
+			if n := len(srv.Sockets()); n != 3 {
+				t.Fatalf("%d sockets, want 3", n)
+			}
+		})
+	}
+}
+
 func TestMaxConnectionsRefusesExtraClientsOnly(t *testing.T) {
 	cfg := testConfig()
 	cfg.MaxConnections = 2

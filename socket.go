@@ -96,13 +96,19 @@ func (s *Socket) Abort() {
 	}
 }
 
-// String describes the peer for logs: its id if set, else its address.
+// String describes the peer for logs: its id if set, else its address
+// where that tells peers apart (TCP, TLS), else its number on the server
+// ("socket#3": Unix sockets and pipes, whose peers share one address).
 func (s *Socket) String() string {
 	if id := s.ID(); id != "" {
 		return id
 	}
-	if a := s.RemoteAddr(); a != nil && a.String() != "" && a.String() != "@" {
+	if a := s.RemoteAddr(); a != nil && a.String() != "" && a.String() != "@" && (s.conn == nil || !sameAddr(a, s.conn.nc.LocalAddr())) {
 		return a.String()
 	}
 	return "socket#" + strconv.FormatUint(s.seq, 10)
 }
+
+// sameAddr reports whether a and b are the same address: a pipe's two ends
+// both give the pipe's name.
+func sameAddr(a, b net.Addr) bool { return b != nil && a.String() == b.String() }

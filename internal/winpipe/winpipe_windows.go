@@ -21,7 +21,7 @@ import (
 // Accept. On Windows itself nothing changes.
 func Listen(name string, cfg *winio.PipeConfig) (net.Listener, error) {
 	ln, err := winio.ListenPipe(name, cfg)
-	if err != nil || !underWine() {
+	if err != nil || !wine {
 		return ln, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
@@ -32,12 +32,7 @@ func Listen(name string, cfg *winio.PipeConfig) (net.Listener, error) {
 	return ln, nil
 }
 
+// wine reports whether this Windows program runs under Wine.
 var wine = func() bool {
 	return windows.NewLazySystemDLL("ntdll.dll").NewProc("wine_get_version").Find() == nil
 }()
-
-func underWine() bool { return wine }
-
-// UnderWine reports whether this Windows program runs under Wine, for tests
-// that skip what Wine does not do as Windows does.
-func UnderWine() bool { return wine }

@@ -1,5 +1,0 @@
-//go:build !windows
-
-package nodeipc_test
-
-func underWine() bool { return false }
