@@ -29,7 +29,11 @@ const (
 // while it dispatches them (replies, mostly) go out together in one system
 // call when the batch is done, as a stream connection flushes once per read,
 // or after udpHoldMax if the dispatch takes longer. The reply to a lone
-// request (one frame in one datagram) leaves at once.
+// request (one frame in one datagram) leaves at once. Consecutive datagrams
+// of one size to one peer go out as one message the kernel cuts into them
+// (UDP_SEGMENT), and the read side takes such runs whole (UDP_GRO), splitting
+// them by the size the kernel reports: every datagram is still received as
+// itself, and a peer without UDP_GRO (node-ipc) gets them one by one.
 // Datagrams leave in the order they were emitted; those that cannot be sent
 // are reported as error events.
 type udpServer struct {
@@ -115,11 +119,19 @@ func (u *udpServer) readBatches() {
 			u.s.publishErr(nil, fmt.Errorf("nodeipc: udp read: %w", err))
 			continue
 		}
-		if n > 1 {
+		if n > 1 || u.batch.segment(0) > 0 {
 			u.frames = 1 // sends wait from the first frame on
 		}
 		for i := 0; i < n; i++ {
-			u.receive(u.peer(u.batch.addr(i)), u.batch.data(i))
+			p, d := u.peer(u.batch.addr(i)), u.batch.data(i)
+			if size := u.batch.segment(i); size > 0 {
+				// A run of datagrams handed over whole: each is
+				// received as it would be alone.
+				for ; len(d) > size; d = d[size:] {
+					u.receive(p, d[:size])
+				}
+			}
+			u.receive(p, d)
 		}
 		u.release()
 	}

@@ -271,6 +271,56 @@ func TestUDPFramesToAPeerKeepTheirOrder(t *testing.T) {
 	}
 }
 
+// Replies sent together go out, where the system allows, as runs that the
+// kernel cuts into datagrams, and a nodeipc endpoint may take a run in one
+// read: every datagram still arrives as itself. A raw receiver shows it, one
+// data event per datagram.
+func TestUDPBurstArrivesDatagramByDatagram(t *testing.T) {
+	for _, c := range []struct{ network, host string }{{"udp4", "127.0.0.1"}, {"udp6", "::1"}} {
+		t.Run(c.network, func(t *testing.T) {
+			trigger := udpPeerConn(t, c.network, c.host)
+			sender := startUDP(t, c.network, c.host, nil)
+			receiver := startUDP(t, c.network, c.host, func(cfg *nodeipc.Config) { cfg.RawBuffer = true })
+			got := make(chan string, 400)
+			receiver.srv.On("data", func(m *nodeipc.Message) { got <- string(m.Data) })
+			// Equal frames, a shorter and a longer one, and frames too
+			// large to be cut from a run.
+			var want []string
+			frame := func(data string) string { return `{"type":"n","data":"` + data + `"}` + "\f" }
+			for i := range 150 {
+				want = append(want, frame(strconv.Itoa(1000+i)))
+			}
+			want = append(want, frame("x"), frame("12345"), frame(strings.Repeat("y", 3000)), frame(strings.Repeat("z", 3000)))
+			to := nodeipc.UDPPeer(c.host, receiver.port)
+			handled := make(chan error, 1)
+			sender.srv.On("go", func(*nodeipc.Message) {
+				var err error
+				for _, f := range want {
+					data := strings.TrimSuffix(strings.TrimPrefix(f, `{"type":"n","data":"`), `"}`+"\f")
+					if err = sender.srv.Emit(to, "n", data); err != nil {
+						break
+					}
+				}
+				handled <- err
+			})
+			// Two frames in one datagram: the handler runs in a batch, so
+			// its sends go out together.
+			dst := &net.UDPAddr{IP: net.ParseIP(c.host), Port: sender.port}
+			if _, err := trigger.WriteToUDP([]byte(`{"type":"first"}`+"\f"+`{"type":"go"}`+"\f"), dst); err != nil {
+				t.Fatal(err)
+			}
+			if err := recv(t, handled, "the handler"); err != nil {
+				t.Fatal(err)
+			}
+			for i, w := range want {
+				if g := recv(t, got, "datagram "+strconv.Itoa(i)); g != w {
+					t.Fatalf("datagram %d is %q, want %q", i, g, w)
+				}
+			}
+		})
+	}
+}
+
 func TestUDPSendErrorsInHandlersAreReported(t *testing.T) {
 	peer := udpPeerConn(t, "udp4", "127.0.0.1")
 	u := startUDP(t, "udp4", "127.0.0.1", nil)

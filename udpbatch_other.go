@@ -15,6 +15,7 @@ func newUDPBatch(*net.UDPConn, bool) *udpBatch { return nil }
 
 func (*udpBatch) read() (int, error)                { return 0, nil }
 func (*udpBatch) data(int) []byte                   { return nil }
+func (*udpBatch) segment(int) int                   { return 0 }
 func (*udpBatch) addr(int) netip.AddrPort           { return netip.AddrPort{} }
 func (*udpBatch) queue(netip.AddrPort, []byte) bool { return false }
 func (*udpBatch) queued() int                       { return 0 }

@@ -15,8 +15,10 @@
 // own; a request whose reply does not come within -udp-timeout is counted
 // lost and its slot goes to the next request, and round trips per second
 // count completed round trips only. The raw UDP peers move one datagram per
-// system call, where nodeipc batches them on Linux: over UDP the raw lane is
-// a reference, not a ceiling.
+// system call, where nodeipc batches them on Linux (several datagrams per
+// system call, and runs of equal datagrams through the kernel as one,
+// UDP_SEGMENT and UDP_GRO): over UDP the raw lane is a reference, not a
+// ceiling.
 package main
 
 import (

@@ -11,6 +11,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -68,6 +70,18 @@ func runPeer(arg string) error {
 	}
 	if o.Transport == "tls" && o.TLS == nil {
 		return errors.New("a TLS peer needs its certificate files")
+	}
+	if dir := os.Getenv("NODEIPC_BENCH_PROFILE"); dir != "" && o.Impl == "go" {
+		// A CPU profile of this peer, for finding where a lane's time goes.
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%s-%d.pprof", o.Transport, o.Role, os.Getpid())))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	switch {
 	case o.Impl == "go" && o.Role == "server":
