@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Runs of datagrams to one address and of one size (the last may be
@@ -157,6 +159,54 @@ func TestUDPBatchSegmentsAndCoalesces(t *testing.T) {
 	for i := range frames {
 		if !bytes.Equal(got[i], frames[i]) {
 			t.Fatalf("datagram %d is %q, want %q", i, got[i], frames[i])
+		}
+	}
+}
+
+// A segmented message the system refuses (here: a socket that sends without
+// checksums, which segmentation needs) is sent again one datagram per
+// message, and segmentation stays off for that socket: nothing is lost.
+func TestUDPBatchFallsBackWhenSegmentationIsRefused(t *testing.T) {
+	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	rc, err := pc.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_NO_CHECK, 1) }); err != nil || serr != nil {
+		t.Skip("SO_NO_CHECK is not available:", err, serr)
+	}
+	b := newUDPBatch(pc, false)
+	if b.segOff {
+		t.Skip("no segmentation offload on this platform")
+	}
+	dst, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	for i := range 10 {
+		b.queue(dst.LocalAddr().(*net.UDPAddr).AddrPort(), []byte("datagram "+strconv.Itoa(i)))
+	}
+	if errs := b.flush(); errs != nil {
+		t.Fatal(errs)
+	}
+	if !b.segOff {
+		t.Fatal("the system took a segmented message from a socket without checksums")
+	}
+	buf := make([]byte, 1500)
+	_ = dst.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for i := range 10 {
+		n, err := dst.Read(buf)
+		if err != nil {
+			t.Fatalf("datagram %d: %v", i, err)
+		}
+		if want := "datagram " + strconv.Itoa(i); string(buf[:n]) != want {
+			t.Fatalf("datagram %d is %q, want %q", i, buf[:n], want)
 		}
 	}
 }
