@@ -245,8 +245,9 @@ func (c *conn) writeLoop() {
 		}
 		// The batch goes to the socket a chunk at a time, and what is in
 		// flight shrinks as the socket takes it: a system that confirms a
-		// write only after the peer has read most of it (Wine does so for
-		// pipes) would otherwise count as queued what the peer already has.
+		// write only after the peer has read most of it (Wine does, for
+		// pipes and sockets) would otherwise count as queued what the peer
+		// already has.
 		// A write reported short with no error (go-winio's pipe Write does
 		// so when the system does) is continued, not lost.
 		for off := 0; err == nil && off < len(buf); {

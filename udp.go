@@ -119,7 +119,7 @@ func (u *udpServer) readBatches() {
 			u.s.publishErr(nil, fmt.Errorf("nodeipc: udp read: %w", err))
 			continue
 		}
-		if n > 1 || u.batch.segment(0) > 0 {
+		if n > 1 || n == 1 && u.batch.segment(0) > 0 {
 			u.frames = 1 // sends wait from the first frame on
 		}
 		for i := 0; i < n; i++ {
