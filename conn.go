@@ -256,7 +256,7 @@ func (c *conn) writeLoop() {
 			if err == nil && n <= 0 {
 				err = io.ErrShortWrite
 			}
-			off += max(n, 0)
+			off += n
 			if err == nil && off < len(buf) {
 				c.mu.Lock()
 				c.inflight = len(buf) - off

@@ -119,12 +119,13 @@ func (u *udpServer) readBatches() {
 			u.s.publishErr(nil, fmt.Errorf("nodeipc: udp read: %w", err))
 			continue
 		}
-		if n > 1 || n == 1 && u.batch.segment(0) > 0 {
-			u.frames = 1 // sends wait from the first frame on
-		}
 		for i := 0; i < n; i++ {
 			p, d := u.peer(u.batch.addr(i)), u.batch.data(i)
-			if size := u.batch.segment(i); size > 0 {
+			size := u.batch.segment(i)
+			if i == 0 && (n > 1 || size > 0) {
+				u.frames = 1 // sends wait from the first frame on
+			}
+			if size > 0 {
 				// A run of datagrams handed over whole: each is
 				// received as it would be alone.
 				for ; len(d) > size; d = d[size:] {

@@ -230,6 +230,21 @@ func readDatagram(t *testing.T, c *net.UDPConn, what string) string {
 	return string(buf[:n])
 }
 
+// runHandlerInABatch sends the endpoint at host:port one datagram of two
+// frames, the second of type "go", so that the "go" handler runs in the
+// middle of a batch and its sends go out together; it waits for the error the
+// handler reports on handled.
+func runHandlerInABatch(t *testing.T, from *net.UDPConn, host string, port int, handled <-chan error) {
+	t.Helper()
+	to := &net.UDPAddr{IP: net.ParseIP(host), Port: port}
+	if _, err := from.WriteToUDP([]byte(`{"type":"first"}`+"\f"+`{"type":"go"}`+"\f"), to); err != nil {
+		t.Fatal(err)
+	}
+	if err := recv(t, handled, "the handler"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestUDPFramesToAPeerKeepTheirOrder(t *testing.T) {
 	for _, c := range []struct{ network, host string }{{"udp4", "127.0.0.1"}, {"udp6", "::1"}} {
 		t.Run(c.network, func(t *testing.T) {
@@ -247,14 +262,7 @@ func TestUDPFramesToAPeerKeepTheirOrder(t *testing.T) {
 				}
 				handled <- err
 			})
-			to := &net.UDPAddr{IP: net.ParseIP(c.host), Port: u.port}
-			// The handler runs for a frame in the middle of a batch.
-			if _, err := peer.WriteToUDP([]byte(`{"type":"first"}`+"\f"+`{"type":"go"}`+"\f"), to); err != nil {
-				t.Fatal(err)
-			}
-			if err := recv(t, handled, "the handler"); err != nil {
-				t.Fatal(err)
-			}
+			runHandlerInABatch(t, peer, c.host, u.port, handled)
 			back := nodeipc.UDPPeer(c.host, peer.LocalAddr().(*net.UDPAddr).Port)
 			for i := fromHandler; i < total; i++ {
 				if err := u.srv.Emit(back, "n", i); err != nil {
@@ -285,32 +293,26 @@ func TestUDPBurstArrivesDatagramByDatagram(t *testing.T) {
 			receiver.srv.On("data", func(m *nodeipc.Message) { got <- string(m.Data) })
 			// Equal frames, a shorter and a longer one, and frames too
 			// large to be cut from a run.
-			var want []string
-			frame := func(data string) string { return `{"type":"n","data":"` + data + `"}` + "\f" }
+			var data []string
 			for i := range 150 {
-				want = append(want, frame(strconv.Itoa(1000+i)))
+				data = append(data, strconv.Itoa(1000+i))
 			}
-			want = append(want, frame("x"), frame("12345"), frame(strings.Repeat("y", 3000)), frame(strings.Repeat("z", 3000)))
+			data = append(data, "x", "12345", strings.Repeat("y", 3000), strings.Repeat("z", 3000))
 			to := nodeipc.UDPPeer(c.host, receiver.port)
 			handled := make(chan error, 1)
 			sender.srv.On("go", func(*nodeipc.Message) {
 				var err error
-				for _, f := range want {
-					data := strings.TrimSuffix(strings.TrimPrefix(f, `{"type":"n","data":"`), `"}`+"\f")
-					if err = sender.srv.Emit(to, "n", data); err != nil {
+				for _, d := range data {
+					if err = sender.srv.Emit(to, "n", d); err != nil {
 						break
 					}
 				}
 				handled <- err
 			})
-			// Two frames in one datagram: the handler runs in a batch, so
-			// its sends go out together.
-			dst := &net.UDPAddr{IP: net.ParseIP(c.host), Port: sender.port}
-			if _, err := trigger.WriteToUDP([]byte(`{"type":"first"}`+"\f"+`{"type":"go"}`+"\f"), dst); err != nil {
-				t.Fatal(err)
-			}
-			if err := recv(t, handled, "the handler"); err != nil {
-				t.Fatal(err)
+			runHandlerInABatch(t, trigger, c.host, sender.port, handled)
+			want := make([]string, len(data))
+			for i, d := range data {
+				want[i] = `{"type":"n","data":"` + d + `"}` + "\f"
 			}
 			for i, w := range want {
 				if g := recv(t, got, "datagram "+strconv.Itoa(i)); g != w {
