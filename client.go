@@ -351,9 +351,9 @@ func (c *Client) dial() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		conn := tls.Client(newTLSSock(nc), tc)
+		conn := tls.Client(newTLSSock(nc, c.cfg.ReadSpin), tc)
 		if err := conn.HandshakeContext(ctx); err != nil {
-			nc.Close()
+			conn.Close()
 			return nil, err
 		}
 		return conn, nil

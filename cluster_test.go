@@ -21,12 +21,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func init() { workerMain = clusterWorker }
+func init() {
+	workers["local"] = clusterWorker
+	workers["tcp"] = clusterWorker
+}
 
 // clusterWorker serves "who" with its process id, on the listener its
 // primary shared (NODEIPC_TEST_WORKER=local) or on a TCP port shared with
 // SO_REUSEPORT (NODEIPC_TEST_WORKER=tcp:host:port), until stdin closes.
-func clusterWorker() int {
+func clusterWorker(string) int {
 	mode := os.Getenv("NODEIPC_TEST_WORKER")
 	cfg := nodeipc.DefaultConfig()
 	cfg.Silent = true

@@ -40,7 +40,7 @@ func (c *conn) readCodec(deliver func(typ, data []byte)) (err error) {
 		}
 	}
 	for {
-		n, rerr := c.nc.Read(buf)
+		n, rerr := c.read(buf)
 		if n > 0 {
 			rest, err = callCodec(c.r.codec, rest, buf[:n], receive)
 			if nameErr != nil {

@@ -30,6 +30,13 @@ const (
 	// DefaultFlushTimeout bounds how long Stop and Disconnect wait to write
 	// what was accepted before they close (nodeipc's own).
 	DefaultFlushTimeout = 5 * time.Second
+
+	// DefaultReadSpin is how long the reader of a busy Unix, TCP or TLS
+	// connection polls its socket before it sleeps (not on Windows): a
+	// peer's reply within it is read without a wake-up. A connection is busy
+	// while its reads wait no longer than this; a quiet one never polls.
+	DefaultReadSpin = 50 * time.Microsecond
+
 	// LegacySocketRoot is node-ipc 9 and 10's socket root.
 	LegacySocketRoot = "/tmp/"
 	// RetryForever as MaxRetries retries without limit (node-ipc's Infinity).
@@ -91,6 +98,7 @@ type Config struct {
 	MaxReadBuffer       int           // every profile: largest unfinished frame held (UDP: by all peers together)
 	FlushTimeout        time.Duration // how long Stop and Disconnect flush before closing
 	DialTimeout         time.Duration // one connection attempt; 0: no limit but the OS's
+	ReadSpin            time.Duration // a busy stream connection polls this long before its reader sleeps; 0: never
 	UDPPeerIdleTimeout  time.Duration // UDP: forget peers silent this long; 0 keeps them (node-ipc)
 	// AllowedUIDs, when not empty, is the list of user ids a Unix-socket
 	// server accepts, checked with the kernel's peer credentials.
@@ -151,6 +159,7 @@ func DefaultConfig() Config {
 		MaxOutboxBytes:     DefaultMaxOutboxBytes,
 		MaxReadBuffer:      DefaultMaxReadBuffer,
 		FlushTimeout:       DefaultFlushTimeout,
+		ReadSpin:           DefaultReadSpin,
 	}
 }
 

@@ -31,6 +31,7 @@ type conn struct {
 	dw    *directWriter // direct writes on a plain socket; nil where unsupported
 	tc    *tls.Conn     // a TLS connection over a tlsSock, for direct TLS writes; or nil
 	ts    *tlsSock      // the socket under tc; or nil
+	spin  *spinner      // polls a plain socket before a read sleeps; or nil
 	r     *rules
 	flush time.Duration
 
@@ -53,6 +54,7 @@ type conn struct {
 func newConn(nc net.Conn, r *rules, flush time.Duration) *conn {
 	c := &conn{nc: nc, dw: newDirectWriter(nc), r: r, flush: flush, writerDone: make(chan struct{})}
 	c.tc, c.ts = tlsSockOf(nc)
+	c.spin = newSpinner(nc, r.readSpin)
 	c.cond.L = &c.mu
 	c.hold = holdTimer{max: maxHold, fire: c.holdExpired}
 	return c
@@ -228,6 +230,7 @@ func (c *conn) writeLoop() {
 			c.state = connClosed
 			c.mu.Unlock()
 			if draining {
+				c.spin.stop()
 				c.nc.Close()
 			}
 			return
@@ -319,6 +322,7 @@ func (c *conn) close(flush bool) {
 // peer that does not read, blocking whoever closes: an Emit refused for
 // backpressure, say.
 func (c *conn) abort() {
+	c.spin.stop()
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		tc.NetConn().Close()
 		return
@@ -356,18 +360,22 @@ func (c *conn) takeUnsent() []byte {
 // isClosing reports whether this side closed or is closing the connection.
 func (c *conn) isClosing() bool { return c.byUs.Load() }
 
+// read reads from the connection, polling first while it is busy.
+func (c *conn) read(p []byte) (int, error) { return c.spin.read(p, c.nc.Read) }
+
 // readLoop reads until the connection ends, handing every complete frame to
 // deliver in wire order (event name and raw data; in raw mode the name is nil
 // and data is the chunk read). It returns nil when the peer closed cleanly or
 // this side closed, a *ProtocolError for a violation, or the read error.
 func (c *conn) readLoop(deliver func(typ, data []byte)) error {
+	defer c.spin.stop()
 	if c.r.codec != nil {
 		return c.readCodec(deliver)
 	}
 	if c.r.raw {
 		buf := make([]byte, 64<<10)
 		for {
-			n, err := c.nc.Read(buf)
+			n, err := c.read(buf)
 			if n > 0 && !c.isClosing() {
 				deliver(nil, buf[:n])
 			}
@@ -381,7 +389,7 @@ func (c *conn) readLoop(deliver func(typ, data []byte)) error {
 	deadlineSet := false
 	batching := false
 	for {
-		n, err := c.nc.Read(sp.space())
+		n, err := c.read(sp.space())
 		sp.advance(n)
 		completed := false
 		perr := c.deliverFrames(sp, n, deliver, &completed, &batching)

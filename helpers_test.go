@@ -1,7 +1,9 @@
 package nodeipc_test
 
 import (
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,16 +11,28 @@ import (
 	"github.com/effeeea0/nodeipc/internal/leakcheck"
 )
 
-// workerMain, when a test file sets it, runs instead of the tests in a
-// process started as a worker (NODEIPC_TEST_WORKER set).
-var workerMain func() int
+// workers are what a process of this test binary started as a worker runs
+// instead of the tests: NODEIPC_TEST_WORKER=name or name:argument runs
+// workers[name](argument). Test files add theirs.
+var workers = map[string]func(arg string) int{}
 
-// TestMain fails the run if a goroutine of the library outlives the tests.
+// TestMain fails the run if a goroutine of the library outlives the tests,
+// or a closed connection is still counted as busy (see ReadSpin).
 func TestMain(m *testing.M) {
-	if workerMain != nil && os.Getenv("NODEIPC_TEST_WORKER") != "" {
-		os.Exit(workerMain())
+	if mode := os.Getenv("NODEIPC_TEST_WORKER"); mode != "" {
+		name, arg, _ := strings.Cut(mode, ":")
+		if w := workers[name]; w != nil {
+			os.Exit(w(arg))
+		}
+		fmt.Fprintf(os.Stderr, "no worker %q\n", name)
+		os.Exit(2)
 	}
-	os.Exit(leakcheck.Run(m))
+	code := leakcheck.Run(m)
+	if n, ends := nodeipc.BusyReaders(), nodeipc.TCPEnds(); code == 0 && (n != 0 || ends != 0) {
+		fmt.Fprintf(os.Stderr, "closed connections are still counted: %d as busy readers, %d as TCP ends\n", n, ends)
+		code = 1
+	}
+	os.Exit(code)
 }
 
 // tempRoot returns a short private directory for socket files (Unix socket

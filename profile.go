@@ -68,6 +68,7 @@ type rules struct {
 	maxPending      int // bytes queued for writing
 	messageTimeout  time.Duration
 	closeOnPressure bool // over maxPending closes the connection (guarded)
+	readSpin        time.Duration
 }
 
 func newRules(c *Config) (*rules, error) {
@@ -77,6 +78,7 @@ func newRules(c *Config) (*rules, error) {
 		allowReserved:  c.AllowReservedEvents,
 		maxPending:     c.MaxPendingBytes,
 		maxMessageSize: c.MaxReadBuffer,
+		readSpin:       c.ReadSpin,
 	}
 	if r.profile == "" {
 		r.profile = ParserFast

@@ -247,7 +247,7 @@ func (s *Server) admit(nc net.Conn) error {
 		}
 	}
 	if s.tlsConf != nil {
-		nc = tls.Server(newTLSSock(nc), s.tlsConf)
+		nc = tls.Server(newTLSSock(nc, s.cfg.ReadSpin), s.tlsConf)
 	}
 	s.seq++
 	sock.seq = s.seq

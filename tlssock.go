@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"net"
 	"sync"
+	"time"
 )
 
 // tlsSock is the socket under a TLS connection, where non-blocking writes
@@ -19,7 +20,8 @@ import (
 // the socket, as every blocking write does.
 type tlsSock struct {
 	net.Conn
-	dw *directWriter
+	dw   *directWriter
+	spin *spinner // polls the socket before a read sleeps; or nil
 
 	// Reads: what one read from the socket brought is handed to crypto/tls
 	// a record at a time, so that records beyond the one being decrypted
@@ -40,13 +42,20 @@ type tlsSock struct {
 }
 
 // newTLSSock wraps nc for a TLS connection; it returns nc itself where
-// direct writes are not supported.
-func newTLSSock(nc net.Conn) net.Conn {
+// direct writes are not supported. Reads poll the socket for up to spin
+// while the connection is busy (see spinner).
+func newTLSSock(nc net.Conn, spin time.Duration) net.Conn {
 	dw := newDirectWriter(nc)
 	if dw == nil {
 		return nc
 	}
-	return &tlsSock{Conn: nc, dw: dw}
+	return &tlsSock{Conn: nc, dw: dw, spin: newSpinner(nc, spin)}
+}
+
+// Close closes the socket.
+func (s *tlsSock) Close() error {
+	s.spin.stop()
+	return s.Conn.Close()
 }
 
 // tlsRecordHeader is the size of a TLS record's header; its last two bytes
@@ -65,7 +74,7 @@ func (s *tlsSock) Read(p []byte) (int, error) {
 			s.inBuf = make([]byte, tlsReadBuffer)
 		}
 		have := copy(s.inBuf, s.in)
-		n, err := s.Conn.Read(s.inBuf[have:])
+		n, err := s.spin.read(s.inBuf[have:], s.Conn.Read)
 		s.in = s.inBuf[:have+n]
 		if err != nil {
 			if len(s.in) == 0 {

@@ -163,7 +163,7 @@ func TestTLSSockCountsWhatFlushIsWriting(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer peer.Close()
-	s, ok := newTLSSock(nc).(*tlsSock)
+	s, ok := newTLSSock(nc, 0).(*tlsSock)
 	if !ok {
 		t.Skip("no direct writes on this platform")
 	}
