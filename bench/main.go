@@ -1,6 +1,6 @@
 // Command bench runs node-ipc's benchmark method across processes, side by
 // side in one run: node-ipc 14 to node-ipc 14, nodeipc to nodeipc, both
-// cross pairs, and a raw-bytes ceiling (the same 101-byte frames, no JSON),
+// cross pairs, and a raw-bytes echo (the same 101-byte frames, no JSON),
 // over Unix sockets, TCP, TLS and UDP4. Every lane is a fresh server process
 // and a fresh client process; lanes alternate order between repetitions and
 // the median is reported.
@@ -14,11 +14,14 @@
 // certificates made for the run. Over UDP4 each client is an endpoint of its
 // own; a request whose reply does not come within -udp-timeout is counted
 // lost and its slot goes to the next request, and round trips per second
-// count completed round trips only. The raw UDP peers move one datagram per
-// system call, where nodeipc batches them on Linux (several datagrams per
+// count completed round trips only.
+//
+// The raw lane is a reference, not a ceiling: its peers read and write the
+// socket plainly, one read and one write at a time, and sleep whenever a
+// read would wait. nodeipc's busy connections poll before they sleep
+// (Config.ReadSpin), and on Linux it batches UDP datagrams (several per
 // system call, and runs of equal datagrams through the kernel as one,
-// UDP_SEGMENT and UDP_GRO): over UDP the raw lane is a reference, not a
-// ceiling.
+// UDP_SEGMENT and UDP_GRO), where the raw UDP peers move one per call.
 package main
 
 import (
@@ -65,7 +68,7 @@ var lanes = []lane{
 	{"nodeipc → nodeipc", "go", "go"},
 	{"nodeipc client → node-ipc server", "node", "go"},
 	{"node-ipc client → nodeipc server", "go", "node"},
-	{"raw bytes ceiling (no JSON)", "raw", "raw"},
+	{"raw bytes echo (no JSON)", "raw", "raw"},
 }
 
 // allTransports is the default run, in order.

@@ -328,8 +328,8 @@ func clientTLS(f *tlsFiles, host string) (*tls.Config, error) {
 	return &tls.Config{RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12}, nil
 }
 
-// rawServer reflects bytes: the ceiling of the socket itself (with TLS, of
-// the socket and crypto/tls).
+// rawServer reflects bytes: the cost of the socket itself (with TLS, of the
+// socket and crypto/tls), read and written plainly.
 func rawServer(o peerOpts) error {
 	var ln net.Listener
 	var err error
