@@ -3,7 +3,6 @@
 package nodeipc_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -62,56 +61,26 @@ func clusterWorker(string) int {
 	return 0
 }
 
-type worker struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-}
-
 // startWorkers starts n worker processes of this test binary and waits
 // until each serves. ln, when not nil, is shared with each.
 func startWorkers(t *testing.T, n int, mode string, ln net.Listener) []*worker {
 	t.Helper()
 	var ws []*worker
 	for range n {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "NODEIPC_TEST_WORKER="+mode)
-		cmd.Stderr = os.Stderr
-		if ln != nil {
-			if err := nodeipc.ShareListener(cmd, ln); err != nil {
-				t.Fatal(err)
-			}
-		}
-		stdin, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range cmd.ExtraFiles {
-			f.Close() // the worker has its copy
-		}
-		w := &worker{cmd: cmd, stdin: stdin}
-		ws = append(ws, w)
-		t.Cleanup(func() {
-			w.stdin.Close()
-			done := make(chan error, 1)
-			go func() { done <- w.cmd.Wait() }()
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				w.cmd.Process.Kill()
-				<-done
+		w, line := startWorker(t, mode, nil, func(cmd *exec.Cmd) {
+			if ln != nil {
+				if err := nodeipc.ShareListener(cmd, ln); err != nil {
+					t.Fatal(err)
+				}
 			}
 		})
-		line, err := bufio.NewReader(stdout).ReadString('\n')
-		if strings.TrimSpace(line) != "ready" {
-			t.Fatalf("worker: %q %v", line, err)
+		for _, f := range w.cmd.ExtraFiles {
+			f.Close() // the worker has its copy
 		}
+		if line != "ready" {
+			t.Fatalf("worker: %q", line)
+		}
+		ws = append(ws, w)
 	}
 	return ws
 }

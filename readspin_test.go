@@ -3,12 +3,10 @@
 package nodeipc_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -48,30 +46,10 @@ func echoWorker(arg string) int {
 // startEcho starts an echo worker process and returns the address it serves.
 func startEcho(t *testing.T, network, addr string, env ...string) string {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), "NODEIPC_TEST_WORKER=echo:"+network+":"+addr), env...)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		if err := cmd.Wait(); err != nil {
-			t.Errorf("echo worker: %v", err)
-		}
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	served, ok := strings.CutPrefix(strings.TrimSpace(line), "ready ")
+	_, line := startWorker(t, "echo:"+network+":"+addr, env, nil)
+	served, ok := strings.CutPrefix(line, "ready ")
 	if !ok {
-		t.Fatalf("echo worker: %q %v", line, err)
+		t.Fatalf("echo worker: %q", line)
 	}
 	return served
 }

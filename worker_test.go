@@ -1,0 +1,62 @@
+//go:build !windows
+
+package nodeipc_test
+
+import (
+	"bufio"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// worker is a process of this test binary started as a worker.
+type worker struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+}
+
+// startWorker starts this test binary as a worker (NODEIPC_TEST_WORKER=mode,
+// and env), calling prepare on the command first when it is not nil, and
+// returns the first line the worker prints, trimmed. When the test ends the
+// worker's stdin is closed and the test waits for it to exit (killing it
+// after 10 s).
+func startWorker(t *testing.T, mode string, env []string, prepare func(*exec.Cmd)) (*worker, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), "NODEIPC_TEST_WORKER="+mode), env...)
+	cmd.Stderr = os.Stderr
+	if prepare != nil {
+		prepare(cmd)
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w := &worker{cmd: cmd, stdin: stdin}
+	t.Cleanup(func() {
+		w.stdin.Close()
+		done := make(chan error, 1)
+		go func() { done <- w.cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			w.cmd.Process.Kill()
+			<-done
+		}
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil && line == "" {
+		t.Fatalf("worker %s: %v", mode, err)
+	}
+	return w, strings.TrimSpace(line)
+}
