@@ -230,7 +230,6 @@ func (c *conn) writeLoop() {
 			c.state = connClosed
 			c.mu.Unlock()
 			if draining {
-				c.spin.stop()
 				c.nc.Close()
 			}
 			return
@@ -322,7 +321,7 @@ func (c *conn) close(flush bool) {
 // peer that does not read, blocking whoever closes: an Emit refused for
 // backpressure, say.
 func (c *conn) abort() {
-	c.spin.stop()
+	c.spin.stop() // every connection ends here (finish), read loop or not
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		tc.NetConn().Close()
 		return
@@ -368,7 +367,6 @@ func (c *conn) read(p []byte) (int, error) { return c.spin.read(p, c.nc.Read) }
 // and data is the chunk read). It returns nil when the peer closed cleanly or
 // this side closed, a *ProtocolError for a violation, or the read error.
 func (c *conn) readLoop(deliver func(typ, data []byte)) error {
-	defer c.spin.stop()
 	if c.r.codec != nil {
 		return c.readCodec(deliver)
 	}
