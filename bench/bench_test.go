@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"os"
 	"strings"
@@ -71,6 +72,31 @@ func TestUDPLossIsCountedAndThePassGoesOn(t *testing.T) {
 			if m.Lost < 4 {
 				t.Errorf("%s, %d in flight: %d lost, want 5 or so (%+v)", l.name, inflight, m.Lost, m.result)
 			}
+		}
+	}
+}
+
+// TestPayloadCarriesTheSequenceNumber checks the payload both kinds of
+// client send, fresh or rewritten in place, and the reading of the sequence
+// number back from a reply.
+func TestPayloadCarriesTheSequenceNumber(t *testing.T) {
+	pl := newReusedPayload()
+	for _, n := range []int{0, 1, 0xff, 0xabcdef12, 200000, 0x7fffffff} {
+		fresh := payload(n)
+		if len(fresh) != 66 {
+			t.Fatalf("payload(%d) is %d bytes, want 66 (64 in the string)", n, len(fresh))
+		}
+		reused := pl.of(n).(json.RawMessage)
+		if string(reused) != string(fresh) {
+			t.Errorf("rewritten payload for %d is %s, want %s", n, reused, fresh)
+		}
+		if got := seqOf(fresh); got != n {
+			t.Errorf("seqOf(%s) = %d, want %d", fresh, got, n)
+		}
+	}
+	for _, bad := range []string{``, `"0000`, `"0000000g`, `"ABCDEF12aaa"`, `{"x":1}`} {
+		if got := seqOf([]byte(bad)); got != -1 {
+			t.Errorf("seqOf(%q) = %d, want -1", bad, got)
 		}
 	}
 }

@@ -43,8 +43,9 @@ func goUDPClient(o peerOpts) error {
 	}
 	to := nodeipc.UDPPeer(o.Host, o.Port)
 	st := newStats(o)
-	var mu sync.Mutex // st and next: replies and the sweep
+	var mu sync.Mutex // st, next and pl: replies and the sweep
 	next := 0
+	pl := newReusedPayload()
 	done := make(chan error, 1)
 	finish := func(err error) {
 		select {
@@ -53,8 +54,8 @@ func goUDPClient(o peerOpts) error {
 		}
 	}
 	send := func() {
-		st.sent[next] = time.Now()
-		if err := end.Emit(to, event, payload(next)); err != nil {
+		st.stamp(next)
+		if err := end.Emit(to, event, pl.of(next)); err != nil {
 			finish(err)
 		}
 		next++
@@ -160,7 +161,7 @@ func rawUDPClient(o peerOpts) error {
 	next := 0
 	var out []byte
 	send := func() error {
-		st.sent[next] = time.Now()
+		st.stamp(next)
 		out = frame(out[:0], next)
 		next++
 		_, err := pc.WriteToUDPAddrPort(out, to)
