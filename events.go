@@ -37,7 +37,18 @@ const WildcardEvent = "*"
 // locking; On and Off copy the map.
 type registry struct {
 	mu sync.Mutex
-	m  atomic.Pointer[map[string]*handlers]
+	m  atomic.Pointer[handlerSet]
+}
+
+// handlerSet is one snapshot: the handlers by event name, and the wildcard
+// ones again apart, so that a received event costs one map lookup.
+type handlerSet struct {
+	byName map[string]*handlers
+	wild   *handlers
+}
+
+func (r *registry) store(byName map[string]*handlers) {
+	r.m.Store(&handlerSet{byName: byName, wild: byName[WildcardEvent]})
 }
 
 type handlers struct {
@@ -53,7 +64,7 @@ func (r *registry) on(event string, h Handler) {
 	defer r.mu.Unlock()
 	next := make(map[string]*handlers)
 	if cur := r.m.Load(); cur != nil {
-		for k, v := range *cur {
+		for k, v := range cur.byName {
 			next[k] = v
 		}
 	}
@@ -63,7 +74,7 @@ func (r *registry) on(event string, h Handler) {
 	}
 	hs.fns = append(hs.fns, h)
 	next[event] = hs
-	r.m.Store(&next)
+	r.store(next)
 }
 
 func (r *registry) off(event string) {
@@ -73,13 +84,13 @@ func (r *registry) off(event string) {
 	if cur == nil {
 		return
 	}
-	next := make(map[string]*handlers, len(*cur))
-	for k, v := range *cur {
+	next := make(map[string]*handlers, len(cur.byName))
+	for k, v := range cur.byName {
 		if k != event {
 			next[k] = v
 		}
 	}
-	r.m.Store(&next)
+	r.store(next)
 }
 
 func (r *registry) lookup(event []byte) (*handlers, *handlers) {
@@ -87,7 +98,7 @@ func (r *registry) lookup(event []byte) (*handlers, *handlers) {
 	if cur == nil {
 		return nil, nil
 	}
-	return (*cur)[string(event)], (*cur)[WildcardEvent]
+	return cur.byName[string(event)], cur.wild
 }
 
 // emit calls the handlers of a lifecycle event in registration order.
@@ -96,7 +107,7 @@ func (r *registry) emit(m *Message) {
 	if cur == nil {
 		return
 	}
-	if hs := (*cur)[m.Type]; hs != nil {
+	if hs := cur.byName[m.Type]; hs != nil {
 		for _, h := range hs.fns {
 			h(m)
 		}
