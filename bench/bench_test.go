@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"os"
+	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -98,5 +101,39 @@ func TestPayloadCarriesTheSequenceNumber(t *testing.T) {
 		if got := seqOf([]byte(bad)); got != -1 {
 			t.Errorf("seqOf(%q) = %d, want -1", bad, got)
 		}
+	}
+}
+
+// TestPinnedLanesRunOnTheirCPUs checks that with -pin every peer, node-ipc's
+// and nodeipc's, starts under taskset on its role's CPU, and that a pinned
+// lane runs to the end.
+func TestPinnedLanesRunOnTheirCPUs(t *testing.T) {
+	if runtime.GOOS != "linux" || runtime.NumCPU() < 2 {
+		t.Skip("pinning needs Linux and 2 CPUs")
+	}
+	if _, err := exec.LookPath("taskset"); err != nil {
+		t.Skip("no taskset")
+	}
+	b, err := newBench(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.pin(); err != nil {
+		t.Fatal(err)
+	}
+	for _, side := range []string{"node", "go", "raw"} {
+		for role, cpu := range map[string]string{"server": "0", "client": "1"} {
+			c := b.command(context.Background(), side, map[string]any{"role": role, "transport": "unix"})
+			if len(c.Args) < 4 || c.Args[0] != b.taskset || c.Args[1] != "-c" || c.Args[2] != cpu {
+				t.Errorf("%s %s: command %q, want it under %s -c %s", side, role, c.Args, b.taskset, cpu)
+			}
+		}
+	}
+	m, err := b.runLane("unix", lanes[1], 64, 2000, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Count != 2000 || m.RTTPerSec <= 0 {
+		t.Errorf("pinned lane: %+v", m.result)
 	}
 }

@@ -9,6 +9,7 @@
 //	go run ./bench -quick               # small counts, under a minute
 //	go run ./bench -markdown            # a table for the README
 //	go run ./bench -transports tls,udp4 # some transports only
+//	go run ./bench -pin                 # each lane's server on CPU 0, client on CPU 1
 //
 // TLS is one-way (the client verifies the server against a CA), with
 // certificates made for the run. Over UDP4 each client is an endpoint of its
@@ -83,6 +84,7 @@ var (
 	flagQuick      = flag.Bool("quick", false, "small counts, one repetition")
 	flagMarkdown   = flag.Bool("markdown", false, "print a README-ready markdown table")
 	flagJSON       = flag.String("json", "", "also write the results to this JSON file")
+	flagPin        = flag.Bool("pin", false, "run each lane's server on CPU 0 and its client on CPU 1 (Linux, with taskset)")
 )
 
 func main() {
@@ -123,7 +125,33 @@ type bench struct {
 	self, node string    // this binary (the Go peers) and interop/node
 	tls        *tlsFiles // made for the run, in a directory of its own
 	udpTimeout time.Duration
-	dropEvery  int // raw UDP servers drop every nth datagram (tests of loss counting)
+	dropEvery  int    // raw UDP servers drop every nth datagram (tests of loss counting)
+	taskset    string // with -pin: the taskset program that pins each peer to its CPU
+}
+
+// pinCPU is the CPU a pinned peer of role runs on.
+func pinCPU(role any) string {
+	if role == "server" {
+		return "0"
+	}
+	return "1"
+}
+
+// pin makes the run pin each lane's server to CPU 0 and its client to CPU 1
+// (the same for every lane), with taskset.
+func (b *bench) pin() error {
+	if runtime.GOOS != "linux" {
+		return errors.New("-pin needs Linux")
+	}
+	if n := runtime.NumCPU(); n < 2 {
+		return fmt.Errorf("-pin needs 2 CPUs; this machine has %d", n)
+	}
+	path, err := exec.LookPath("taskset")
+	if err != nil {
+		return fmt.Errorf("-pin needs taskset (util-linux): %w", err)
+	}
+	b.taskset = path
+	return nil
 }
 
 // newBench finds the peers and makes the TLS certificates in dir.
@@ -227,12 +255,21 @@ func run() error {
 		return err
 	}
 	b.udpTimeout = *flagUDPTimeout
+	if *flagPin {
+		if err := b.pin(); err != nil {
+			return err
+		}
+	}
 	nodeVersion, _ := exec.Command("node", "--version").Output()
 	fmt.Printf("machine: %d cores, %s, Node %s, %s/%s\n", runtime.NumCPU(), runtime.Version(),
 		strings.TrimSpace(string(nodeVersion)), runtime.GOOS, runtime.GOARCH)
 	fmt.Printf("method: 64-byte payload (101-byte frames); %d round trips with 64 in flight; %d with 1 in flight; median of %d\n",
 		*flagCount, *flagLatCount, *flagReps)
-	fmt.Printf("tls: one-way, server verified against a CA made for the run; udp4: a request is lost after %v without a reply\n\n", b.udpTimeout)
+	fmt.Printf("tls: one-way, server verified against a CA made for the run; udp4: a request is lost after %v without a reply\n", b.udpTimeout)
+	if b.taskset != "" {
+		fmt.Println("pinned: every lane's server on CPU 0, its client on CPU 1")
+	}
+	fmt.Println()
 
 	rows, err := b.measureAll(transports, *flagReps, *flagCount, *flagLatCount, os.Stderr)
 	if err != nil {
@@ -411,16 +448,24 @@ func (b *bench) runLane(transport string, l lane, inflight, count, warmup int) (
 }
 
 func (b *bench) command(ctx context.Context, side string, opts map[string]any) *exec.Cmd {
+	var args []string
 	if side == "node" {
 		j, _ := json.Marshal(opts)
-		c := exec.CommandContext(ctx, "node", filepath.Join(b.node, "bench.mjs"), string(j))
-		c.Dir = b.node
-		return c
+		args = []string{"node", filepath.Join(b.node, "bench.mjs"), string(j)}
+	} else {
+		opts["impl"] = side
+		j, _ := json.Marshal(opts)
+		delete(opts, "impl")
+		args = []string{b.self, "peer", string(j)}
 	}
-	opts["impl"] = side
-	j, _ := json.Marshal(opts)
-	delete(opts, "impl")
-	return exec.CommandContext(ctx, b.self, "peer", string(j))
+	if b.taskset != "" {
+		args = append([]string{b.taskset, "-c", pinCPU(opts["role"])}, args...)
+	}
+	c := exec.CommandContext(ctx, args[0], args[1:]...)
+	if side == "node" {
+		c.Dir = b.node
+	}
+	return c
 }
 
 type use struct{ cpu, rss float64 }
