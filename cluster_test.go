@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -21,23 +20,23 @@ import (
 )
 
 func init() {
-	workers["local"] = clusterWorker
+	workers["local"] = func(string) int { return clusterWorker("") }
 	workers["tcp"] = clusterWorker
 }
 
-// clusterWorker serves "who" with its process id, on the listener its
-// primary shared (NODEIPC_TEST_WORKER=local) or on a TCP port shared with
-// SO_REUSEPORT (NODEIPC_TEST_WORKER=tcp:host:port), until stdin closes.
-func clusterWorker(string) int {
-	mode := os.Getenv("NODEIPC_TEST_WORKER")
+// clusterWorker serves "who" with its process id, until stdin closes: on
+// the listener its primary shared (NODEIPC_TEST_WORKER=local, tcpAddr empty)
+// or on TCP port tcpAddr shared with SO_REUSEPORT
+// (NODEIPC_TEST_WORKER=tcp:host:port).
+func clusterWorker(tcpAddr string) int {
 	cfg := nodeipc.DefaultConfig()
 	cfg.Silent = true
 	cfg.Unlink = false // workers never remove the shared socket (node-ipc's cluster example)
 	var srv *nodeipc.Server
 	var err error
-	if addr, ok := strings.CutPrefix(mode, "tcp:"); ok {
+	if tcpAddr != "" {
 		cfg.ReusePort = true
-		if srv, err = nodeipc.NewServer("tcp", addr, &cfg); err == nil {
+		if srv, err = nodeipc.NewServer("tcp", tcpAddr, &cfg); err == nil {
 			err = srv.Start()
 		}
 	} else {
