@@ -47,6 +47,9 @@ type Client struct {
 	done       chan struct{}
 	reconnects atomic.Uint64
 	syncUnsent atomic.Int64 // sync-queue frames dropped by Disconnect, reported when the client ends
+
+	live        *IPC // the facade instance whose Config holds the retry settings, read live; or nil
+	logPayloads bool // log every event sent and received (LogPayloads)
 }
 
 // NewClient builds a client for network ("unix", "tcp" or "tls") and address
@@ -74,7 +77,7 @@ func newClient(id, network, address string, cfg *Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{ID: id, cfg: conf, rules: r, network: network, address: address,
-		wake: make(chan struct{}, 1), done: make(chan struct{})}
+		wake: make(chan struct{}, 1), done: make(chan struct{}), logPayloads: conf.LogPayloads && !conf.Silent}
 	switch network {
 	case "unix", "local":
 		c.network = "unix"
@@ -124,6 +127,16 @@ func (c *Client) Off(event string) { c.events.off(event) }
 // a full queue, a disabled outbox (ErrNotConnected), or a destroyed client.
 // In raw mode the bytes are data, or event when data is nil (node-ipc's
 // emit(value)).
+//
+// Delivery of an accepted frame: while the connection lives, exactly once
+// and in order. Frames emitted while not connected, or queued but not yet
+// written when a connection broke, wait in the outbox and go out first, in
+// order, on the next connection. Disconnect and Close write what was
+// accepted before they close. When the client gives up or is closed with
+// frames it could not write, an error event carries an *UnsentError with
+// their number. A frame already handed to the operating system when the
+// server crashes or the connection breaks is delivered at most once: only
+// an answer from the server (or a request's reply) says it arrived.
 func (c *Client) Emit(event string, data any) error {
 	buf := getBuf()
 	defer putBuf(buf)
@@ -131,6 +144,9 @@ func (c *Client) Emit(event string, data any) error {
 	*buf = frame
 	if err != nil {
 		return err
+	}
+	if c.logPayloads {
+		c.logEmit(event, data)
 	}
 	if c.sync != nil {
 		return c.sync.push(c, frame)
@@ -199,21 +215,14 @@ func (c *Client) StopRetrying() {
 
 // Disconnect closes the client for good: frames already accepted by Emit are
 // written first (waiting up to FlushTimeout for a connection if it is not
-// connected), then the connection closes. No disconnect or destroy events
-// follow (node-ipc 14); frames that could not be sent are reported as an
-// error event. It does not wait; Close does.
+// connected, or was never started), the peer is told that nothing more
+// comes, and events it sent until it closes too are still delivered; then
+// the connection closes. No disconnect or destroy events follow (node-ipc
+// 14); frames that could not be sent are reported as an error event
+// carrying an *UnsentError. It does not wait; Close does.
 func (c *Client) Disconnect() {
 	neverStarted := false
 	c.startOnce.Do(func() { neverStarted = true })
-	if neverStarted {
-		c.mu.Lock()
-		c.closing = true
-		c.mu.Unlock()
-		c.finalDrop()
-		c.cancel()
-		close(c.done)
-		return
-	}
 	c.mu.Lock()
 	if c.destroyed || c.closing {
 		c.mu.Unlock()
@@ -233,14 +242,25 @@ func (c *Client) Disconnect() {
 		conn.close(true)
 	case !pendingOutbox:
 		c.cancel()
+		if neverStarted {
+			c.finalDrop()
+			close(c.done)
+		}
 	default:
-		// The run loop keeps trying for FlushTimeout, then flushes.
+		// Connect (or keep trying) for FlushTimeout to send what was
+		// accepted, node-ipc's emit-then-disconnect pattern included,
+		// then give up and report what is left.
+		if neverStarted {
+			go c.run()
+		}
 		time.AfterFunc(c.cfg.FlushTimeout, c.cancel)
 	}
 }
 
-// Close disconnects and waits until the client has stopped or ctx ends.
-// When ctx ends first, the connection is closed at once and Close returns
+// Close disconnects (see Disconnect: what Emit accepted is written first,
+// within FlushTimeout) and waits until the client has stopped or ctx ends.
+// When ctx ends first, the connection is closed at once, dropping what is
+// still queued (reported as an *UnsentError error event), and Close returns
 // ctx's error without waiting further: a handler still running (one that
 // blocks forever, say) finishes in the background. Do not call it from this
 // client's handlers.
@@ -270,7 +290,7 @@ func (c *Client) publish(typ string, err error) {
 func (c *Client) run() {
 	defer close(c.done)
 	defer c.cancel()
-	retries := c.cfg.MaxRetries
+	retries := c.retrySettings().maxRetries
 	attempt := 0
 	connectedBefore := false
 	for {
@@ -280,6 +300,15 @@ func (c *Client) run() {
 			return
 		}
 		if err != nil {
+			if c.isClosing() {
+				// Disconnected while not connected: keep trying quietly
+				// until FlushTimeout, to send what was accepted.
+				if !c.wait(max(attempt, 1)) {
+					c.finalDrop()
+					return
+				}
+				continue
+			}
 			c.cfg.log("connection to", c.address, "failed:", err)
 			c.publish("error", err)
 			if !c.mayRetry(&retries) {
@@ -294,13 +323,16 @@ func (c *Client) run() {
 			}
 			continue
 		}
-		retries, attempt = c.cfg.MaxRetries, 0
+		retries, attempt = c.retrySettings().maxRetries, 0
 		if connectedBefore {
 			c.reconnects.Add(1)
 		}
 		connectedBefore = true
 		perr, closing := c.serveConn(nc)
 		if closing {
+			if perr != nil {
+				c.publish("error", perr)
+			}
 			c.finalDrop()
 			return
 		}
@@ -324,6 +356,13 @@ func (c *Client) run() {
 			return
 		}
 	}
+}
+
+// isClosing reports whether Disconnect or Close was called.
+func (c *Client) isClosing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing
 }
 
 func (c *Client) dial() (net.Conn, error) {
@@ -362,10 +401,14 @@ func (c *Client) dial() (net.Conn, error) {
 }
 
 // serveConn runs one connection until it ends; it reports the error that
-// ended it (nil for a clean close) and whether the client is closing.
+// ended it (nil for a clean close) and whether the client is closing. The
+// outbox goes out first, in order. A client disconnected before it
+// connected only flushes: it closes the connection at once, gracefully,
+// and publishes nothing but what the peer sends until it closes too.
 func (c *Client) serveConn(nc net.Conn) (error, bool) {
 	cn := newConn(nc, c.rules, c.cfg.FlushTimeout)
 	c.mu.Lock()
+	flushed := len(c.outbox) > 0
 	cn.pending, c.outbox = c.outbox, nil
 	c.conn = cn
 	closing := c.closing
@@ -373,18 +416,17 @@ func (c *Client) serveConn(nc net.Conn) (error, bool) {
 	cn.start()
 	if closing {
 		cn.close(true)
-		cn.finish()
-		c.mu.Lock()
-		c.conn = nil
-		c.mu.Unlock()
-		return nil, true
+	} else {
+		if c.sync != nil {
+			c.sync.connected(c, flushed)
+		}
+		c.cfg.log("connected to", c.address)
+		c.publish("connect", nil)
 	}
-	if c.sync != nil {
-		c.sync.connected(c)
-	}
-	c.cfg.log("connected to", c.address)
-	c.publish("connect", nil)
 	err := cn.readLoop(func(typ, data []byte) {
+		if c.logPayloads {
+			c.cfg.log("received event", string(typ), json.RawMessage(data))
+		}
 		if c.rules.raw {
 			c.events.emit(&Message{Type: "data", Data: append(json.RawMessage(nil), data...)})
 		} else {
@@ -393,24 +435,49 @@ func (c *Client) serveConn(nc net.Conn) (error, bool) {
 		if c.sync != nil {
 			c.sync.advance(c)
 		}
-	})
+	}, func(perr *ProtocolError) { c.publish("error", perr) })
 	cn.finish()
 	c.mu.Lock()
 	c.conn = nil
-	unsent := cn.takeUnsent()
-	if len(unsent) > 0 && c.cfg.MaxOutboxBytes > 0 {
-		c.outbox = append(unsent, c.outbox...)
+	unsent, lost := cn.takeUnsent()
+	if len(unsent) > 0 {
+		if c.cfg.MaxOutboxBytes > 0 {
+			c.outbox = append(unsent, c.outbox...)
+		} else {
+			lost += countFrames(unsent, c.rules)
+		}
 	}
 	closing = c.closing
 	c.mu.Unlock()
+	if lost > 0 {
+		c.publish("error", &UnsentError{Frames: lost, Reason: "the connection broke while they were being written"})
+	}
 	c.cfg.log("connection to", c.address, "closed")
 	return err, closing
+}
+
+// retrySettings are Retry, MaxRetries and StopRetrying as they are now: a
+// facade client reads them from its IPC's Config at each decision, as
+// node-ipc reads ipc.config; a client built by NewClient from its own copy.
+type retrySettings struct {
+	retry      time.Duration
+	maxRetries int
+	stop       bool
+}
+
+func (c *Client) retrySettings() retrySettings {
+	if ipc := c.live; ipc != nil {
+		ipc.mu.Lock()
+		defer ipc.mu.Unlock()
+		return retrySettings{ipc.Config.Retry, ipc.Config.MaxRetries, ipc.Config.StopRetrying}
+	}
+	return retrySettings{c.cfg.Retry, c.cfg.MaxRetries, c.cfg.StopRetrying}
 }
 
 // mayRetry applies node-ipc's rule: stop when StopRetrying is set or no
 // retries remain; otherwise count one down.
 func (c *Client) mayRetry(retries *int) bool {
-	if c.cfg.StopRetrying || c.stopRetry.Load() || c.ctx.Err() != nil {
+	if c.retrySettings().stop || c.stopRetry.Load() || c.ctx.Err() != nil {
 		return false
 	}
 	if *retries == RetryForever || *retries < 0 {
@@ -425,7 +492,8 @@ func (c *Client) mayRetry(retries *int) bool {
 
 // wait sleeps until the next attempt; false means stop instead.
 func (c *Client) wait(attempt int) bool {
-	d := c.cfg.Retry
+	set := c.retrySettings()
+	d := set.retry
 	if c.cfg.Backoff != nil {
 		d = c.cfg.Backoff(attempt)
 	}
@@ -439,7 +507,16 @@ func (c *Client) wait(attempt int) bool {
 	if c.ctx.Err() != nil {
 		return false
 	}
-	return !c.stopRetry.Load()
+	return !c.stopRetry.Load() && (c.isClosing() || !c.retrySettings().stop)
+}
+
+// logEmit logs an emit as node-ipc 14 does with logPayloads.
+func (c *Client) logEmit(event string, data any) {
+	if c.rules.raw {
+		c.cfg.log("dispatching event to", c.ID, c.address, ":", "<raw-buffer>", data)
+		return
+	}
+	c.cfg.log("dispatching event to", c.ID, c.address, ":", event, data)
 }
 
 // giveUp ends the client after a final failure: destroy follows disconnect,

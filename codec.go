@@ -26,26 +26,26 @@ type Codec interface {
 // bounded by MaxReadBuffer (MaxMessageSize in the guarded profiles), and a
 // panic inside the codec ends this connection with an error instead of the
 // process.
-func (c *conn) readCodec(deliver func(typ, data []byte)) (err error) {
+func (c *conn) readCodec(deliver func(typ, data []byte), refuse func(*ProtocolError)) (err error) {
 	buf := make([]byte, 64<<10)
 	var rest []byte
-	var nameErr *ProtocolError
 	receive := func(event string, data json.RawMessage) {
-		if c.isClosing() || nameErr != nil {
+		if c.aborted.Load() {
 			return
 		}
-		// Lifecycle and prototype names are refused from a codec too.
-		if nameErr = c.r.checkName([]byte(event), true); nameErr == nil {
-			deliver([]byte(event), data)
+		c.sawMessage()
+		// Lifecycle and prototype names are refused from a codec too,
+		// that message alone.
+		if perr, _ := c.r.checkIncoming([]byte(event)); perr != nil {
+			refuse(perr)
+			return
 		}
+		deliver([]byte(event), data)
 	}
 	for {
 		n, rerr := c.read(buf)
 		if n > 0 {
 			rest, err = callCodec(c.r.codec, rest, buf[:n], receive)
-			if nameErr != nil {
-				return nameErr // the first violation, before anything the codec did after it
-			}
 			if err != nil {
 				return err
 			}

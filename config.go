@@ -37,6 +37,16 @@ const (
 	// while its reads wait no longer than this; a quiet one never polls.
 	DefaultReadSpin = 50 * time.Microsecond
 
+	// DefaultIdleTimeout and DefaultFirstMessageTimeout are the guarded and
+	// assured profiles' limits on silent peers (nodeipc's own): a server
+	// closes a connection that sends nothing for DefaultIdleTimeout, or
+	// whose first complete message does not come within
+	// DefaultFirstMessageTimeout of connecting. The fast and raw profiles
+	// leave them off, as node-ipc has none: its clients may connect only to
+	// listen.
+	DefaultIdleTimeout         = 5 * time.Minute
+	DefaultFirstMessageTimeout = 30 * time.Second
+
 	// LegacySocketRoot is node-ipc 9 and 10's socket root.
 	LegacySocketRoot = "/tmp/"
 	// RetryForever as MaxRetries retries without limit (node-ipc's Infinity).
@@ -100,6 +110,15 @@ type Config struct {
 	DialTimeout         time.Duration // one connection attempt; 0: no limit but the OS's
 	ReadSpin            time.Duration // a busy stream connection polls this long before its reader sleeps; 0: never
 	UDPPeerIdleTimeout  time.Duration // UDP: forget peers silent this long; 0 keeps them (node-ipc)
+	// IdleTimeout closes a server's connection that has sent nothing for
+	// this long, and FirstMessageTimeout one whose first complete message
+	// has not come this long after it connected, each with an error event
+	// (ERR_IPC_IDLE_TIMEOUT), so that silent peers cannot hold every
+	// MaxConnections slot. 0 means the profile's default: off in fast, raw
+	// and custom codecs (node-ipc has neither), DefaultIdleTimeout and
+	// DefaultFirstMessageTimeout in guarded and assured. Negative: off.
+	IdleTimeout         time.Duration
+	FirstMessageTimeout time.Duration
 	// AllowedUIDs, when not empty, is the list of user ids a Unix-socket
 	// server accepts, checked with the kernel's peer credentials.
 	AllowedUIDs []int

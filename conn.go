@@ -1,6 +1,7 @@
 package nodeipc
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -45,14 +46,23 @@ type conn struct {
 	batching bool        // the reader is dispatching a read's frames; it flushes after
 	hold     holdTimer   // frames queued while batching wait at most maxHold
 	byUs     atomic.Bool // closed by this side (Stop, Disconnect, Close)
-	writeErr error
+	aborted  atomic.Bool // closed at once by this side: nothing more is delivered
+	writeErr error       // the write that failed, if one did
+	endErr   error       // why this side ended the connection (an idle timeout), for the reader to report
+	lost     int         // frames cut by a failed write: neither sent nor kept
 
 	writerDone chan struct{}
 	inBatch    int // frames delivered in the current batch (reader only)
+
+	// For the idle and first-message timeouts (servers), in nanoseconds
+	// since the connection opened.
+	lastRead atomic.Int64 // the last read that brought bytes
+	gotMsg   atomic.Bool  // a complete message arrived
+	opened   time.Time
 }
 
 func newConn(nc net.Conn, r *rules, flush time.Duration) *conn {
-	c := &conn{nc: nc, dw: newDirectWriter(nc), r: r, flush: flush, writerDone: make(chan struct{})}
+	c := &conn{nc: nc, dw: newDirectWriter(nc), r: r, flush: flush, writerDone: make(chan struct{}), opened: time.Now()}
 	c.tc, c.ts = tlsSockOf(nc)
 	c.spin = newSpinner(nc, r.readSpin)
 	c.cond.L = &c.mu
@@ -225,13 +235,20 @@ func (c *conn) writeLoop() {
 		for len(c.pending) == 0 && !c.flushTLS && c.state == connOpen {
 			c.cond.Wait()
 		}
-		if c.state == connClosed || len(c.pending) == 0 && !c.flushTLS {
-			draining := c.state == connDraining
+		if c.state == connClosed {
+			c.mu.Unlock()
+			return
+		}
+		if len(c.pending) == 0 && !c.flushTLS {
+			// Draining, and everything accepted is written: tell the
+			// peer this side is done sending. The reader goes on until
+			// the peer closes too (or the flush timeout), so that no
+			// byte it sends meanwhile is left unread (closing with
+			// unread input resets the connection and loses what is
+			// still in flight toward the peer).
 			c.state = connClosed
 			c.mu.Unlock()
-			if draining {
-				c.nc.Close()
-			}
+			c.closeWrite()
 			return
 		}
 		buf := c.pending
@@ -252,13 +269,14 @@ func (c *conn) writeLoop() {
 		// already has.
 		// A write reported short with no error (go-winio's pipe Write does
 		// so when the system does) is continued, not lost.
-		for off := 0; err == nil && off < len(buf); {
+		off := 0
+		for err == nil && off < len(buf) {
 			var n int
 			n, err = c.nc.Write(buf[off:min(len(buf), off+writeChunk)])
 			if err == nil && n <= 0 {
 				err = io.ErrShortWrite
 			}
-			off += n
+			off += max(n, 0)
 			if err == nil && off < len(buf) {
 				c.mu.Lock()
 				c.inflight = len(buf) - off
@@ -268,52 +286,122 @@ func (c *conn) writeLoop() {
 
 		c.mu.Lock()
 		c.inflight = 0
+		if err != nil {
+			// The socket is left to the reader, which delivers what the
+			// peer had sent before the connection broke; it stops at the
+			// end of the stream or at the flush timeout. What was not
+			// written stays queued, for a client to send again.
+			c.writeErr = err
+			c.keepUnwritten(buf, off)
+			c.state = connClosed
+			c.mu.Unlock()
+			c.setReadDeadline(time.Now().Add(c.flushWait()))
+			return
+		}
 		if cap(buf) <= 4*minReadBuffer {
 			c.spare = buf[:0]
 		} else {
 			c.spare = nil
 		}
-		if err != nil {
-			c.writeErr = err
-			c.state = connClosed
-			c.mu.Unlock()
-			c.abort()
-			return
-		}
 		c.mu.Unlock()
 	}
 }
 
+// keepUnwritten puts the whole frames of buf that a failed write did not
+// send back in front of the queue, and counts the frame it cut as lost.
+// Raw and custom-codec bytes have no frames to keep: what was not sent of
+// them is lost. c.mu is held.
+func (c *conn) keepUnwritten(buf []byte, off int) {
+	rest := buf[off:]
+	if len(rest) == 0 {
+		return
+	}
+	framed := !c.r.raw && c.r.codec == nil
+	switch {
+	case !framed:
+		c.lost++
+		rest = nil
+	case off > 0 && !bytes.HasSuffix(buf[:off], c.r.delim):
+		c.lost++
+		if i := indexDelim(rest, c.r.delim); i >= 0 {
+			rest = rest[i+len(c.r.delim):]
+		} else {
+			rest = nil
+		}
+	}
+	kept := make([]byte, 0, len(rest)+len(c.pending))
+	c.pending = append(append(kept, rest...), c.pending...)
+}
+
+// flushWait is how long a closing connection flushes and then waits for the
+// peer to close: the flush timeout, or 5 s when that is not positive.
+func (c *conn) flushWait() time.Duration {
+	if c.flush > 0 {
+		return c.flush
+	}
+	return DefaultFlushTimeout
+}
+
+// closeWrite tells the peer this side sends nothing more: a half-close of a
+// Unix or TCP socket, TLS's close_notify alert, or, where there is no
+// half-close (a named pipe), the end of the connection.
+func (c *conn) closeWrite() {
+	switch nc := c.nc.(type) {
+	case *tls.Conn:
+		_ = nc.CloseWrite()
+	case interface{ CloseWrite() error }:
+		if nc.CloseWrite() == nil {
+			return
+		}
+		c.nc.Close()
+	default:
+		c.nc.Close()
+	}
+}
+
+// setReadDeadline sets the read deadline while nothing else may change it.
+func (c *conn) setReadDeadline(t time.Time) { _ = c.nc.SetReadDeadline(t) }
+
 // writeChunk is the most the writer hands the socket in one call.
 const writeChunk = 32 << 10
 
-// close stops the connection. With flush, frames already queued are written
-// first (within the flush timeout); without, they are dropped and the socket
-// closes at once.
+// close stops the connection. With flush, what was queued is written first
+// and the peer is told that nothing more comes (a half-close); the reader
+// goes on delivering what the peer sends until it closes too, and all of it
+// is bounded by the flush timeout. Without flush, queued frames are dropped
+// and the socket closes at once, and nothing more is delivered.
 func (c *conn) close(flush bool) {
 	c.byUs.Store(true)
 	c.mu.Lock()
-	switch {
-	case c.state == connClosed:
-		c.mu.Unlock()
-		return
-	case flush && c.state == connOpen:
-		c.state = connDraining
-		if c.flush > 0 {
-			_ = c.nc.SetWriteDeadline(time.Now().Add(c.flush))
-		}
+	if !flush {
+		c.aborted.Store(true)
+		c.state = connClosed
 		c.cond.Signal()
 		c.mu.Unlock()
-		// The writer closes the socket when done, which ends the reader.
+		c.abort()
 		return
-	case flush:
+	}
+	if c.state != connOpen {
 		c.mu.Unlock()
 		return
 	}
-	c.state = connClosed
+	c.state = connDraining
+	until := time.Now().Add(c.flushWait())
+	_ = c.nc.SetWriteDeadline(until)
+	c.setReadDeadline(until)
 	c.cond.Signal()
 	c.mu.Unlock()
-	c.abort()
+}
+
+// closeWith ends the connection for a reason of this side's (an idle
+// timeout), which the reader then reports as the connection's error.
+func (c *conn) closeWith(err error) {
+	c.mu.Lock()
+	if c.endErr == nil {
+		c.endErr = err
+	}
+	c.mu.Unlock()
+	c.close(true)
 }
 
 // abort closes the socket at once. Over TLS it skips the close_notify alert,
@@ -329,52 +417,84 @@ func (c *conn) abort() {
 	c.nc.Close()
 }
 
-// finish ends the connection once the reader has returned: a drain in
-// progress completes (within the flush timeout), otherwise whatever is still
-// queued is dropped. It returns when the writer has exited.
+// finish ends the connection once the reader has returned. Frames still
+// queued are written first (the peer may have closed only its sending side,
+// as a closing nodeipc or node-ipc peer does), within the flush timeout;
+// then the socket closes. It returns when the writer has exited.
 func (c *conn) finish() {
 	c.mu.Lock()
 	if c.state == connOpen {
-		c.state = connClosed
+		c.state = connDraining
+		_ = c.nc.SetWriteDeadline(time.Now().Add(c.flushWait()))
 		c.cond.Signal()
-		c.mu.Unlock()
-		c.abort()
-	} else {
-		c.mu.Unlock()
 	}
+	c.mu.Unlock()
 	<-c.writerDone
-	c.abort() // a drained writer closed it already; a second Close is harmless
+	c.abort()
 }
 
 // takeUnsent returns the frames never handed to the socket, for a client to
-// send again after reconnecting. Call it after finish.
-func (c *conn) takeUnsent() []byte {
+// send again after reconnecting, and how many frames a failed write cut
+// (lost). Call it after finish.
+func (c *conn) takeUnsent() (unsent []byte, lost int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p := c.pending
-	c.pending = nil
-	return p
+	p, n := c.pending, c.lost
+	c.pending, c.lost = nil, 0
+	return p, n
 }
 
 // isClosing reports whether this side closed or is closing the connection.
 func (c *conn) isClosing() bool { return c.byUs.Load() }
 
 // read reads from the connection, polling first while it is busy.
-func (c *conn) read(p []byte) (int, error) { return c.spin.read(p, c.nc.Read) }
+func (c *conn) read(p []byte) (int, error) {
+	n, err := c.spin.read(p, c.nc.Read)
+	if n > 0 && c.r.idleTimeout > 0 {
+		c.lastRead.Store(int64(time.Since(c.opened)))
+	}
+	return n, err
+}
+
+// sawMessage notes that a complete message arrived.
+func (c *conn) sawMessage() {
+	if c.r.firstMessageTimeout > 0 && !c.gotMsg.Load() {
+		c.gotMsg.Store(true)
+	}
+}
+
+// overdue reports why the connection has been silent too long, or nil: no
+// complete message within the first-message timeout, or no bytes within the
+// idle timeout.
+func (c *conn) overdue() error {
+	age := time.Since(c.opened)
+	if d := c.r.firstMessageTimeout; d > 0 && age > d && !c.gotMsg.Load() {
+		return protoErr(CodeIdleTimeout, "no complete message within FirstMessageTimeout ("+d.String()+") of connecting")
+	}
+	if d := c.r.idleTimeout; d > 0 && age-time.Duration(c.lastRead.Load()) > d {
+		return protoErr(CodeIdleTimeout, "nothing received for IdleTimeout ("+d.String()+")")
+	}
+	return nil
+}
 
 // readLoop reads until the connection ends, handing every complete frame to
 // deliver in wire order (event name and raw data; in raw mode the name is nil
-// and data is the chunk read). It returns nil when the peer closed cleanly or
-// this side closed, a *ProtocolError for a violation, or the read error.
-func (c *conn) readLoop(deliver func(typ, data []byte)) error {
+// and data is the chunk read), and every frame refused alone (a name a peer
+// may not send, in the fast profile) to refuse. Frames that arrive while
+// this side closes gracefully are still delivered; after an abort nothing
+// is. It returns nil when the peer closed cleanly or this side closed, a
+// *ProtocolError for a violation, or the read or write error that ended the
+// connection.
+func (c *conn) readLoop(deliver func(typ, data []byte), refuse func(*ProtocolError)) error {
 	if c.r.codec != nil {
-		return c.readCodec(deliver)
+		return c.readCodec(deliver, refuse)
 	}
 	if c.r.raw {
 		buf := make([]byte, 64<<10)
 		for {
 			n, err := c.read(buf)
-			if n > 0 && !c.isClosing() {
+			if n > 0 && !c.aborted.Load() {
+				c.sawMessage()
 				deliver(nil, buf[:n])
 			}
 			if err != nil {
@@ -390,7 +510,7 @@ func (c *conn) readLoop(deliver func(typ, data []byte)) error {
 		n, err := c.read(sp.space())
 		sp.advance(n)
 		completed := false
-		perr := c.deliverFrames(sp, n, deliver, &completed, &batching)
+		perr := c.deliverFrames(sp, n, deliver, refuse, &completed, &batching)
 		if perr == errStopReading {
 			return nil
 		}
@@ -399,23 +519,36 @@ func (c *conn) readLoop(deliver func(typ, data []byte)) error {
 		}
 		if timed && err == nil {
 			// The fair timer: it runs while an unfinished frame waits and
-			// restarts whenever a frame completes.
+			// restarts whenever a frame completes. A closing connection's
+			// deadline is the flush timeout's, not this one's.
 			switch {
 			case sp.buffered() > 0 && (completed || !deadlineSet):
-				_ = c.nc.SetReadDeadline(time.Now().Add(c.r.messageTimeout))
-				deadlineSet = true
+				deadlineSet = c.setMessageDeadline(time.Now().Add(c.r.messageTimeout))
 			case sp.buffered() == 0 && deadlineSet:
-				_ = c.nc.SetReadDeadline(time.Time{})
+				c.setMessageDeadline(time.Time{})
 				deadlineSet = false
 			}
 		}
 		if err != nil {
-			if deadlineSet && errors.Is(err, os.ErrDeadlineExceeded) {
+			if deadlineSet && errors.Is(err, os.ErrDeadlineExceeded) && !c.isClosing() {
 				return protoErr(CodeMessageTimeout, "an unfinished frame of "+strconv.Itoa(sp.buffered())+" bytes waited longer than MessageTimeout ("+c.r.messageTimeout.String()+")")
 			}
 			return c.readEnd(err, sp.buffered())
 		}
 	}
+}
+
+// setMessageDeadline sets the read deadline of the incomplete-frame timer,
+// unless the connection is closing (then the flush timeout's deadline
+// stands), and reports whether it did.
+func (c *conn) setMessageDeadline(t time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != connOpen {
+		return false
+	}
+	c.setReadDeadline(t)
+	return true
 }
 
 // recordReady reports whether a TLS record is waiting to be read.
@@ -430,7 +563,7 @@ var errStopReading = errors.New("stop reading")
 // when those frames are done; a frame that is alone is answered at once.
 // *batching says whether a hold is in progress: over TLS one spans the reads
 // of every record already received.
-func (c *conn) deliverFrames(sp *splitter, n int, deliver func(typ, data []byte), completed, batching *bool) (err error) {
+func (c *conn) deliverFrames(sp *splitter, n int, deliver func(typ, data []byte), refuse func(*ProtocolError), completed, batching *bool) (err error) {
 	defer func() {
 		if *batching && (err != nil || !c.recordReady()) {
 			*batching = false
@@ -446,15 +579,20 @@ func (c *conn) deliverFrames(sp *splitter, n int, deliver func(typ, data []byte)
 			return nil
 		}
 		*completed = true
+		c.sawMessage()
 		typ, data, perr := parseEnvelope(f)
-		if perr == nil {
-			perr = c.r.checkName(typ, true)
-		}
 		if perr != nil {
 			return perr
 		}
-		if c.isClosing() {
+		if c.aborted.Load() {
 			return errStopReading
+		}
+		if perr, fatal := c.r.checkIncoming(typ); perr != nil {
+			if fatal {
+				return perr
+			}
+			refuse(perr)
+			continue
 		}
 		if !*batching && (sp.buffered() > 0 || c.recordReady()) {
 			*batching = true
@@ -475,15 +613,26 @@ func (c *conn) deliverFrames(sp *splitter, n int, deliver func(typ, data []byte)
 	return nil
 }
 
+// readEnd says how a connection whose read failed with err ended: nil for
+// an orderly end (the peer closed, or this side did), the reason this side
+// gave (an idle timeout), an incomplete frame, or the error that broke the
+// connection (a failed write's first).
 func (c *conn) readEnd(err error, buffered int) error {
-	if c.isClosing() {
-		return nil
-	}
-	if errors.Is(err, io.EOF) {
-		if buffered > 0 {
+	c.mu.Lock()
+	endErr, writeErr := c.endErr, c.writeErr
+	c.mu.Unlock()
+	switch {
+	case endErr != nil:
+		return endErr
+	case errors.Is(err, io.EOF):
+		if buffered > 0 && !c.aborted.Load() {
 			return protoErr(CodeIncompleteFrame, "the peer closed the connection in the middle of a frame ("+strconv.Itoa(buffered)+" bytes)")
 		}
 		return nil
+	case c.isClosing():
+		return nil
+	case writeErr != nil:
+		return writeErr
 	}
 	return err
 }

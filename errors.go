@@ -28,6 +28,7 @@ const (
 	CodeDatagramTooLarge  = "ERR_IPC_DATAGRAM_TOO_LARGE" // a UDP frame larger than one datagram
 	CodePeerNotPermitted  = "ERR_IPC_PEER_NOT_PERMITTED" // a local peer refused by its credentials
 	CodeInvalidRawPayload = "ERR_IPC_INVALID_RAW"        // a raw emit value the encoding cannot represent
+	CodeIdleTimeout       = "ERR_IPC_IDLE_TIMEOUT"       // a peer sent nothing within IdleTimeout or FirstMessageTimeout
 )
 
 // ProtocolError reports a violation of the wire protocol or of a profile's

@@ -59,13 +59,21 @@ func newIPC(t testing.TB) *nodeipc.IPC {
 	return ipc
 }
 
-// recv waits for a value from ch or fails the test.
+// recv waits for a value from ch or fails the test after 10 s.
 func recv[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	return recvWithin(t, ch, 10*time.Second, what)
+}
+
+// recvWithin waits up to d for a value from ch or fails the test: a guard
+// against a hang for tests whose work takes long on a loaded machine under
+// the race detector, not a measure of time.
+func recvWithin[T any](t testing.TB, ch <-chan T, d time.Duration, what string) T {
 	t.Helper()
 	select {
 	case v := <-ch:
 		return v
-	case <-time.After(10 * time.Second):
+	case <-time.After(d):
 		t.Fatalf("timed out waiting for %s", what)
 		panic("unreachable")
 	}

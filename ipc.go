@@ -12,7 +12,8 @@ import (
 // IPC is one independent node-ipc instance (node-ipc's `new IPC()`): its own
 // Config, its own clients (Of) and its own Server.
 type IPC struct {
-	// Config is read when a server or client is built; set it first.
+	// Config is read when a server or client is built; set it first. The
+	// retry settings are the exception: see Update.
 	Config Config
 	// Server is the server built by the last Serve or ServeNet call.
 	Server *Server
@@ -64,7 +65,7 @@ func (ipc *IPC) ServeNet(host string, port int, udpType string, onStart func()) 
 		}
 	default:
 		err := fmt.Errorf("nodeipc: unknown UDP type %q (want udp4 or udp6)", udpType)
-		ipc.Server = &Server{cfg: cfg, initErr: err, network: "tcp"}
+		ipc.Server = &Server{cfg: cfg, initErr: err, network: "tcp", stopped: make(chan struct{})}
 		return err
 	}
 	ipc.Server = newServer(network, net.JoinHostPort(host, strconv.Itoa(port)), &cfg, onStart)
@@ -120,6 +121,7 @@ func (ipc *IPC) connect(id, network, address string, onCreate func()) error {
 		ipc.mu.Unlock()
 		return err
 	}
+	c.live = ipc
 	ipc.of[id] = c
 	ipc.mu.Unlock()
 	// The callback registers handlers before the first event can fire, as
@@ -148,6 +150,18 @@ func (ipc *IPC) Disconnect(id string) {
 	if c != nil {
 		c.Disconnect()
 	}
+}
+
+// Update changes Config under the instance's lock. Clients built by
+// ConnectTo and ConnectToNet read Retry, MaxRetries and StopRetrying from
+// Config at each reconnect decision, as node-ipc reads ipc.config, so a
+// change made after connecting applies from their next decision; from any
+// goroutine other than the handlers of a single client, make such changes
+// through Update. Other settings are read when a client or server is built.
+func (ipc *IPC) Update(f func(*Config)) {
+	ipc.mu.Lock()
+	defer ipc.mu.Unlock()
+	f(&ipc.Config)
 }
 
 // Log writes its arguments through Config's logger, as node-ipc's log does.

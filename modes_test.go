@@ -400,3 +400,50 @@ func TestIdentifyPeerIsOffByDefault(t *testing.T) {
 		t.Fatalf("socket.disconnected reported %s, want false", d)
 	}
 }
+
+// Emits made before the connection is up (in the ConnectTo callback) still
+// go one at a time: the first is written when the client connects, the
+// next only after an answer (node-ipc 14 keeps exactly one in flight).
+func TestSyncKeepsOneInFlightForEmitsMadeBeforeConnecting(t *testing.T) {
+	srvIPC := newIPC(t)
+	srvIPC.Config.ID = "world"
+	seen := make(chan int, 16)
+	socks := make(chan *nodeipc.Socket, 16)
+	srvIPC.Serve("", func() {
+		srvIPC.Server.On("req", func(m *nodeipc.Message) {
+			var n int
+			_ = m.Decode(&n)
+			seen <- n
+			socks <- m.Socket
+		})
+	})
+	if err := srvIPC.Server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srvIPC.Server.Stop() })
+	ipc := newIPC(t)
+	ipc.Config.SocketRoot = srvIPC.Config.SocketRoot
+	ipc.Config.Sync = true
+	_ = ipc.ConnectTo("world", "", func() {
+		for i := 1; i <= 3; i++ {
+			if err := ipc.Of("world").Emit("req", i); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	t.Cleanup(func() { ipc.Disconnect("world") })
+	for i := 1; i <= 3; i++ {
+		if n := recv(t, seen, "request"); n != i {
+			t.Fatalf("request %d arrived as number %d", n, i)
+		}
+		sock := recv(t, socks, "socket")
+		select {
+		case n := <-seen:
+			t.Fatalf("request %d sent before an answer to %d", n, i)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if err := srvIPC.Server.Emit(sock, "ans", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

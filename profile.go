@@ -69,6 +69,9 @@ type rules struct {
 	messageTimeout  time.Duration
 	closeOnPressure bool // over maxPending closes the connection (guarded)
 	readSpin        time.Duration
+
+	idleTimeout         time.Duration // servers: close after this long with nothing received; 0: never
+	firstMessageTimeout time.Duration // servers: close when no message came this long after connecting; 0: never
 }
 
 func newRules(c *Config) (*rules, error) {
@@ -92,6 +95,8 @@ func newRules(c *Config) (*rules, error) {
 		if c.MaxPendingBytes <= 0 || c.MaxReadBuffer <= 0 {
 			return nil, errors.New("nodeipc: MaxPendingBytes and MaxReadBuffer must be positive")
 		}
+		r.idleTimeout = profileTimeout(c.IdleTimeout, false, 0)
+		r.firstMessageTimeout = profileTimeout(c.FirstMessageTimeout, false, 0)
 		return r, nil
 	}
 	switch r.profile {
@@ -114,6 +119,8 @@ func newRules(c *Config) (*rules, error) {
 	default:
 		return nil, fmt.Errorf("nodeipc: unknown Parser %q (want raw, fast, guarded or assured)", c.Parser)
 	}
+	r.idleTimeout = profileTimeout(c.IdleTimeout, r.guarded, DefaultIdleTimeout)
+	r.firstMessageTimeout = profileTimeout(c.FirstMessageTimeout, r.guarded, DefaultFirstMessageTimeout)
 	if r.assured {
 		r.allowReserved = false
 		if len(c.AllowedEvents) == 0 {
@@ -139,6 +146,18 @@ func newRules(c *Config) (*rules, error) {
 	return r, nil
 }
 
+// profileTimeout resolves a timeout setting: positive as given, negative
+// off, 0 the guarded profiles' default (off elsewhere).
+func profileTimeout(set time.Duration, guarded bool, def time.Duration) time.Duration {
+	switch {
+	case set > 0:
+		return set
+	case set == 0 && guarded:
+		return def
+	}
+	return 0
+}
+
 // checkName applies the event-name rules to a name received from a peer
 // (incoming) or given to Emit. The error never echoes the name for the
 // allow-list, which assured peers use to hide what they accept.
@@ -148,6 +167,9 @@ func (r *rules) checkName(name []byte, incoming bool) *ProtocolError {
 	}
 	if r.maxEventName > 0 && len(name) > r.maxEventName && utf16Len(name) > r.maxEventName {
 		return protoErr(CodeEventTooLarge, "event name is longer than "+strconv.Itoa(r.maxEventName)+" UTF-16 code units")
+	}
+	if len(name) == 1 && name[0] == '*' {
+		return protoErr(CodeReservedEvent, "the wildcard event name \"*\" cannot be sent as an event")
 	}
 	if prototypeName(name) {
 		return protoErr(CodeInvalidEvent, "event name "+strconv.Quote(string(name))+" is not safe for a node-ipc event dispatcher")
@@ -165,6 +187,18 @@ func (r *rules) checkName(name []byte, incoming bool) *ProtocolError {
 		}
 	}
 	return nil
+}
+
+// checkIncoming applies the event-name rules to a name a peer sent. fatal
+// says whether the refusal ends the connection: in the guarded profiles it
+// does, as in node-ipc 14; elsewhere only that frame is refused, so that a
+// peer that uses a lifecycle name as an application event (node-ipc's fast
+// profile delivers them) is told and stays connected.
+func (r *rules) checkIncoming(name []byte) (perr *ProtocolError, fatal bool) {
+	if perr = r.checkName(name, true); perr != nil {
+		return perr, r.guarded
+	}
+	return nil, false
 }
 
 // utf16Len counts the UTF-16 code units of s, as JavaScript's length does.

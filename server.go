@@ -27,6 +27,8 @@ type Server struct {
 	initErr error
 	events  registry
 	tlsConf *tls.Config
+	// logPayloads logs every event sent and received (LogPayloads).
+	logPayloads bool
 
 	mu       sync.Mutex
 	ln       net.Listener
@@ -34,6 +36,7 @@ type Server struct {
 	sockets  []*Socket
 	started  bool
 	stopping bool
+	stopped  chan struct{} // closed by Stop: ends the idle sweeper
 	seq      uint64
 	wg       sync.WaitGroup
 }
@@ -52,7 +55,8 @@ func newServer(network, address string, cfg *Config, onStart func()) *Server {
 	if cfg != nil {
 		c = *cfg
 	}
-	s := &Server{cfg: c, network: network, address: address, onStart: onStart}
+	s := &Server{cfg: c, network: network, address: address, onStart: onStart, stopped: make(chan struct{}),
+		logPayloads: c.LogPayloads && !c.Silent}
 	s.rules, s.initErr = newRules(&s.cfg)
 	if s.initErr == nil {
 		s.initErr = s.check()
@@ -183,8 +187,42 @@ func (s *Server) start(ln net.Listener) error {
 	} else {
 		s.wg.Add(1)
 		go s.acceptLoop(s.ln)
+		if s.rules.idleTimeout > 0 || s.rules.firstMessageTimeout > 0 {
+			s.wg.Add(1)
+			go s.sweep()
+		}
 	}
 	return nil
+}
+
+// sweep closes the connections that sent no complete message within
+// FirstMessageTimeout of connecting, or nothing at all for IdleTimeout, so
+// that silent peers cannot hold every MaxConnections slot.
+func (s *Server) sweep() {
+	defer s.wg.Done()
+	every := time.Second
+	for _, d := range []time.Duration{s.rules.idleTimeout, s.rules.firstMessageTimeout} {
+		if d > 0 {
+			every = min(every, max(d/4, 10*time.Millisecond))
+		}
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopped:
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		socks := append([]*Socket(nil), s.sockets...)
+		s.mu.Unlock()
+		for _, sock := range socks {
+			if err := sock.conn.overdue(); err != nil {
+				sock.conn.closeWith(err)
+			}
+		}
+	}
 }
 
 func (s *Server) listen() (net.Listener, error) {
@@ -302,8 +340,8 @@ func (s *Server) serve(sock *Socket) {
 			if s.cfg.IdentifyPeer {
 				identify(sock, data)
 			}
-			s.events.dispatch(typ, data, sock)
-		})
+			s.received(typ, data, sock)
+		}, func(perr *ProtocolError) { s.publishErr(sock, perr) })
 		c.finish()
 	} else {
 		close(c.writerDone)
@@ -321,6 +359,11 @@ func (s *Server) serve(sock *Socket) {
 	if err != nil {
 		s.publishErr(sock, err)
 	}
+	if connected {
+		if unsent, lost := c.takeUnsent(); len(unsent) > 0 || lost > 0 {
+			s.publishErr(sock, &UnsentError{Frames: countFrames(unsent, s.rules) + lost, Reason: "the connection ended before they were written"})
+		}
+	}
 	if !connected {
 		// node-ipc's TLS server never sees a peer whose handshake failed:
 		// no socket.disconnected or close for one that never connected.
@@ -334,6 +377,14 @@ func (s *Server) serve(sock *Socket) {
 		s.events.emit(&Message{Type: "socket.disconnected", Socket: sock, Data: mustJSON(id)})
 	}
 	s.events.emit(&Message{Type: "close", Socket: sock})
+}
+
+// received dispatches an application event from a peer.
+func (s *Server) received(typ, data []byte, sock *Socket) {
+	if s.logPayloads {
+		s.cfg.log("received event", string(typ), json.RawMessage(data))
+	}
+	s.events.dispatch(typ, data, sock)
 }
 
 func mustJSON(v any) json.RawMessage {
@@ -387,7 +438,16 @@ func (s *Server) Sockets() []*Socket {
 
 // Emit sends one event to one peer: a socket from a handler or Sockets, or
 // for UDP a peer from a handler or UDPPeer. It returns nil once the frame is
-// queued, or why it will not be sent.
+// queued, or why it will not be sent (ErrClosed once the peer's connection
+// or the server is closing).
+//
+// Delivery of an accepted frame on a stream: while the connection lives,
+// exactly once and in order; Stop, Shutdown and Socket.Close write it
+// before they close. Frames still queued when the connection ends without
+// them (the peer vanished, or FlushTimeout passed) are reported by an error
+// event carrying an *UnsentError and the Socket. A frame already handed to
+// the operating system when the peer crashes is delivered at most once.
+// Over UDP a frame is one datagram: at most once, as the network delivers.
 func (s *Server) Emit(to *Socket, event string, data any) error {
 	if to == nil {
 		return errors.New("nodeipc: Emit needs a socket")
@@ -399,13 +459,18 @@ func (s *Server) Emit(to *Socket, event string, data any) error {
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	udp, started := s.udp, s.started
-	s.mu.Unlock()
-	if !started {
-		return ErrNotStarted
+	if s.logPayloads {
+		s.cfg.log("dispatching event to socket", event, data)
 	}
-	if udp != nil {
+	s.mu.Lock()
+	udp, started, stopping := s.udp, s.started, s.stopping
+	s.mu.Unlock()
+	switch {
+	case stopping:
+		return ErrClosed
+	case !started:
+		return ErrNotStarted
+	case udp != nil:
 		return udp.emit(to, frame)
 	}
 	if to.server != s || to.conn == nil {
@@ -425,14 +490,19 @@ func (s *Server) Broadcast(event string, data any) error {
 	if err != nil {
 		return err
 	}
+	if s.logPayloads {
+		s.cfg.log("broadcasting event", event, data)
+	}
 	s.mu.Lock()
-	udp, started := s.udp, s.started
+	udp, started, stopping := s.udp, s.started, s.stopping
 	socks := append([]*Socket(nil), s.sockets...)
 	s.mu.Unlock()
-	if !started {
+	switch {
+	case stopping:
+		return ErrClosed
+	case !started:
 		return ErrNotStarted
-	}
-	if udp != nil {
+	case udp != nil:
 		return udp.broadcast(frame)
 	}
 	var errs []error
@@ -451,10 +521,13 @@ func (s *Server) encode(dst []byte, event string, data any) ([]byte, error) {
 	return s.rules.encode(dst, event, data, s.cfg.Encoding)
 }
 
-// Stop closes the listener and every connection, after writing what was
-// queued for each (within FlushTimeout). Only close events follow for the
-// connections it closes, as in node-ipc 14. It does not wait for handlers
-// still running; Shutdown does.
+// Stop closes the listener and every connection gracefully: what was queued
+// for each is written, the peer is told nothing more comes (a half-close),
+// and what it sends until it closes too is still delivered, all within
+// FlushTimeout; frames that could not be written are reported as an
+// *UnsentError error event. Only close events follow for the connections it
+// closes, as in node-ipc 14. Emit and Broadcast return ErrClosed from then
+// on. It does not wait; Shutdown does.
 func (s *Server) Stop() error {
 	s.mu.Lock()
 	if s.stopping {
@@ -462,6 +535,7 @@ func (s *Server) Stop() error {
 		return nil
 	}
 	s.stopping = true
+	close(s.stopped)
 	ln, udp, socks := s.ln, s.udp, append([]*Socket(nil), s.sockets...)
 	s.mu.Unlock()
 	var err error
@@ -478,11 +552,11 @@ func (s *Server) Stop() error {
 	return err
 }
 
-// Shutdown stops the server and waits until every connection is closed and
-// every handler has returned, or ctx ends. When ctx ends first, the remaining
-// connections are closed at once and Shutdown returns ctx's error without
-// waiting further: a handler still running finishes in the background. Do
-// not call it from a handler of this server.
+// Shutdown stops the server (see Stop) and waits until every connection is
+// closed and every handler has returned, or ctx ends. When ctx ends first,
+// the remaining connections are closed at once and Shutdown returns ctx's
+// error without waiting further: a handler still running finishes in the
+// background. Do not call it from a handler of this server.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.Stop()
 	done := make(chan struct{})

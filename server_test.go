@@ -252,72 +252,100 @@ func TestMaxConnectionsRefusesExtraClientsOnly(t *testing.T) {
 
 // hostileFrames are frames that crash or confuse node-ipc (reference §1.3),
 // with the code each must produce.
+// hostileFrames are frames a peer may send that are never delivered. alone
+// marks the names a peer may not send: in the fast profile only that frame
+// is refused (an error event) and the connection stays up; in the guarded
+// profiles, and for every other frame, the connection is closed.
 var hostileFrames = []struct {
 	name  string
 	bytes string
 	code  string
+	alone bool
 }{
-	{"not JSON", "not json\f", nodeipc.CodeInvalidJSON},
-	{"empty frame", "\f", nodeipc.CodeInvalidJSON},
-	{"number", "5\f", nodeipc.CodeInvalidMessage},
-	{"string", "\"str\"\f", nodeipc.CodeInvalidMessage},
-	{"array", "[1]\f", nodeipc.CodeInvalidMessage},
-	{"null", "null\f", nodeipc.CodeInvalidMessage},
-	{"no type", "{\"data\":1}\f", nodeipc.CodeInvalidEvent},
-	{"numeric type", "{\"type\":5}\f", nodeipc.CodeInvalidEvent},
-	{"toString", "{\"type\":\"toString\"}\f", nodeipc.CodeInvalidEvent},
-	{"constructor", "{\"type\":\"constructor\"}\f", nodeipc.CodeInvalidEvent},
-	{"__proto__", "{\"type\":\"__proto__\"}\f", nodeipc.CodeInvalidEvent},
-	{"error spoof", "{\"type\":\"error\",\"data\":\"x\"}\f", nodeipc.CodeReservedEvent},
-	{"close spoof", "{\"type\":\"close\"}\f", nodeipc.CodeReservedEvent},
-	{"connect spoof", "{\"type\":\"connect\"}\f", nodeipc.CodeReservedEvent},
-	{"invalid UTF-8", "{\"type\":\"a\",\"data\":\"\xff\xfe\"}\f", nodeipc.CodeInvalidJSON},
-	{"deep nesting", strings.Repeat("[", 100000) + "\f", nodeipc.CodeInvalidJSON},
-	{"partial frame then EOF", "{\"type\":\"a\",\"da", nodeipc.CodeIncompleteFrame},
+	{"not JSON", "not json\f", nodeipc.CodeInvalidJSON, false},
+	{"empty frame", "\f", nodeipc.CodeInvalidJSON, false},
+	{"number", "5\f", nodeipc.CodeInvalidMessage, false},
+	{"string", "\"str\"\f", nodeipc.CodeInvalidMessage, false},
+	{"array", "[1]\f", nodeipc.CodeInvalidMessage, false},
+	{"null", "null\f", nodeipc.CodeInvalidMessage, false},
+	{"no type", "{\"data\":1}\f", nodeipc.CodeInvalidEvent, false},
+	{"numeric type", "{\"type\":5}\f", nodeipc.CodeInvalidEvent, false},
+	{"toString", "{\"type\":\"toString\"}\f", nodeipc.CodeInvalidEvent, true},
+	{"constructor", "{\"type\":\"constructor\"}\f", nodeipc.CodeInvalidEvent, true},
+	{"__proto__", "{\"type\":\"__proto__\"}\f", nodeipc.CodeInvalidEvent, true},
+	{"error spoof", "{\"type\":\"error\",\"data\":\"x\"}\f", nodeipc.CodeReservedEvent, true},
+	{"close spoof", "{\"type\":\"close\"}\f", nodeipc.CodeReservedEvent, true},
+	{"connect spoof", "{\"type\":\"connect\"}\f", nodeipc.CodeReservedEvent, true},
+	{"data as an event", "{\"type\":\"data\",\"data\":1}\f", nodeipc.CodeReservedEvent, true},
+	{"wildcard", "{\"type\":\"*\",\"data\":1}\f", nodeipc.CodeReservedEvent, true},
+	{"invalid UTF-8", "{\"type\":\"a\",\"data\":\"\xff\xfe\"}\f", nodeipc.CodeInvalidJSON, false},
+	{"deep nesting", strings.Repeat("[", 100000) + "\f", nodeipc.CodeInvalidJSON, false},
+	{"partial frame then EOF", "{\"type\":\"a\",\"da", nodeipc.CodeIncompleteFrame, false},
 }
 
 func TestHostileFramesToServerCloseOnlyThatConnection(t *testing.T) {
-	for _, network := range transports {
-		t.Run(network, func(t *testing.T) {
-			errs := make(chan error, 4)
-			srv, addr := startServer(t, network, nil, func(s *nodeipc.Server) {
-				s.On("error", func(m *nodeipc.Message) { errs <- m.Err })
-				s.On("ping", func(m *nodeipc.Message) { _ = s.Emit(m.Socket, "pong", m.Data) })
-				s.On("a", func(m *nodeipc.Message) { t.Errorf("hostile frame delivered: %s", m.Data) })
+	for _, parser := range []string{nodeipc.ParserFast, nodeipc.ParserGuarded} {
+		for _, network := range transports {
+			t.Run(parser+"/"+network, func(t *testing.T) {
+				errs := make(chan error, 4)
+				cfg := testConfig()
+				cfg.Parser = parser
+				_, addr := startServer(t, network, cfg, func(s *nodeipc.Server) {
+					s.On("error", func(m *nodeipc.Message) { errs <- m.Err })
+					s.On("ping", func(m *nodeipc.Message) { _ = s.Emit(m.Socket, "pong", m.Data) })
+					s.On("a", func(m *nodeipc.Message) { t.Errorf("hostile frame delivered: %s", m.Data) })
+					s.On("*", func(m *nodeipc.Message) {
+						if m.Type != "ping" {
+							t.Errorf("hostile frame delivered to the wildcard handler: %s %s", m.Type, m.Data)
+						}
+					})
+				})
+				pongs := make(chan string, 64)
+				good, connected := startClient(t, network, addr, nil, func(c *nodeipc.Client) {
+					c.On("pong", func(m *nodeipc.Message) { pongs <- string(m.Data) })
+				})
+				recv(t, connected, "connect")
+				for i, h := range hostileFrames {
+					raw := dialRaw(t, network, addr)
+					stays := h.alone && parser == nodeipc.ParserFast
+					frames := h.bytes
+					if stays {
+						frames += "{\"type\":\"ping\",\"data\":\"after\"}\f"
+					}
+					if _, err := io.WriteString(raw, frames); err != nil {
+						t.Fatal(err)
+					}
+					if h.code == nodeipc.CodeIncompleteFrame {
+						closeWrite(raw)
+					}
+					err := recv(t, errs, "error for "+h.name)
+					var pe *nodeipc.ProtocolError
+					if !errors.As(err, &pe) || pe.Code != h.code {
+						t.Fatalf("%s: got %v, want %s", h.name, err, h.code)
+					}
+					_ = raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+					if stays {
+						// Only that frame was refused: the next one is
+						// answered on the same connection.
+						want := "{\"type\":\"pong\",\"data\":\"after\"}\f"
+						buf := make([]byte, len(want))
+						if _, err := io.ReadFull(raw, buf); err != nil || string(buf) != want {
+							t.Fatalf("%s: after the refused frame got %q, %v; want %q", h.name, buf, err, want)
+						}
+					} else if _, err := io.ReadAll(raw); err != nil {
+						t.Fatalf("%s: connection not closed: %v", h.name, err)
+					}
+					raw.Close()
+					// The well-behaved client is unaffected.
+					if err := good.Emit("ping", i); err != nil {
+						t.Fatal(err)
+					}
+					if got := recv(t, pongs, "pong"); got != fmt.Sprint(i) {
+						t.Fatalf("pong %s, want %d", got, i)
+					}
+				}
 			})
-			_ = srv
-			pongs := make(chan string, 64)
-			good, connected := startClient(t, network, addr, nil, func(c *nodeipc.Client) {
-				c.On("pong", func(m *nodeipc.Message) { pongs <- string(m.Data) })
-			})
-			recv(t, connected, "connect")
-			for i, h := range hostileFrames {
-				raw := dialRaw(t, network, addr)
-				if _, err := io.WriteString(raw, h.bytes); err != nil {
-					t.Fatal(err)
-				}
-				if h.code == nodeipc.CodeIncompleteFrame {
-					closeWrite(raw)
-				}
-				err := recv(t, errs, "error for "+h.name)
-				var pe *nodeipc.ProtocolError
-				if !errors.As(err, &pe) || pe.Code != h.code {
-					t.Fatalf("%s: got %v, want %s", h.name, err, h.code)
-				}
-				_ = raw.SetReadDeadline(time.Now().Add(5 * time.Second))
-				if _, err := io.ReadAll(raw); err != nil {
-					t.Fatalf("%s: connection not closed: %v", h.name, err)
-				}
-				raw.Close()
-				// The well-behaved client is unaffected.
-				if err := good.Emit("ping", i); err != nil {
-					t.Fatal(err)
-				}
-				if got := recv(t, pongs, "pong"); got != fmt.Sprint(i) {
-					t.Fatalf("pong %s, want %d", got, i)
-				}
-			}
-		})
+		}
 	}
 }
 
@@ -368,48 +396,63 @@ func rawServer(t testing.TB, serve func(net.Conn)) string {
 }
 
 func TestHostileFramesToClientEndItWithoutReconnecting(t *testing.T) {
-	for _, h := range hostileFrames {
-		if h.code == nodeipc.CodeIncompleteFrame {
-			continue // a partial frame then EOF is an ordinary disconnect for a client: covered below
-		}
-		t.Run(h.name, func(t *testing.T) {
-			var mu sync.Mutex
-			conns := 0
-			addr := rawServer(t, func(c net.Conn) {
+	for _, parser := range []string{nodeipc.ParserFast, nodeipc.ParserGuarded} {
+		for _, h := range hostileFrames {
+			if h.code == nodeipc.CodeIncompleteFrame {
+				continue // a partial frame then EOF is an ordinary disconnect for a client: covered below
+			}
+			stays := h.alone && parser == nodeipc.ParserFast
+			t.Run(parser+"/"+h.name, func(t *testing.T) {
+				var mu sync.Mutex
+				conns := 0
+				addr := rawServer(t, func(c net.Conn) {
+					mu.Lock()
+					conns++
+					mu.Unlock()
+					_, _ = io.WriteString(c, h.bytes+"{\"type\":\"after\",\"data\":1}\f")
+					_, _ = io.Copy(io.Discard, c)
+				})
+				events := make(chan string, 16)
+				var perr error
+				cfg := testConfig()
+				cfg.Parser = parser
+				_, _ = startClient(t, "tcp", addr, cfg, func(c *nodeipc.Client) {
+					for _, ev := range []string{"error", "disconnect", "destroy", "after"} {
+						c.On(ev, func(m *nodeipc.Message) {
+							if ev == "error" {
+								perr = m.Err
+							}
+							events <- ev
+						})
+					}
+				})
+				want := []string{"error", "disconnect", "destroy"}
+				if stays {
+					// Only that frame was refused; the next one arrives.
+					want = []string{"error", "after"}
+				}
+				for _, w := range want {
+					if got := recv(t, events, w); got != w {
+						t.Fatalf("event %s, want %s", got, w)
+					}
+				}
+				var pe *nodeipc.ProtocolError
+				if !errors.As(perr, &pe) || pe.Code != h.code {
+					t.Fatalf("got %v, want %s", perr, h.code)
+				}
+				time.Sleep(100 * time.Millisecond)
+				select {
+				case ev := <-events:
+					t.Fatalf("unexpected %s event", ev)
+				default:
+				}
 				mu.Lock()
-				conns++
-				mu.Unlock()
-				_, _ = io.WriteString(c, h.bytes)
-				_, _ = io.Copy(io.Discard, c)
-			})
-			events := make(chan string, 16)
-			var perr error
-			_, _ = startClient(t, "tcp", addr, nil, func(c *nodeipc.Client) {
-				for _, ev := range []string{"error", "disconnect", "destroy"} {
-					c.On(ev, func(m *nodeipc.Message) {
-						if ev == "error" {
-							perr = m.Err
-						}
-						events <- ev
-					})
+				defer mu.Unlock()
+				if conns != 1 {
+					t.Fatalf("%d connections: the client reconnected after a protocol violation", conns)
 				}
 			})
-			for _, want := range []string{"error", "disconnect", "destroy"} {
-				if got := recv(t, events, want); got != want {
-					t.Fatalf("event %s, want %s", got, want)
-				}
-			}
-			var pe *nodeipc.ProtocolError
-			if !errors.As(perr, &pe) || pe.Code != h.code {
-				t.Fatalf("got %v, want %s", perr, h.code)
-			}
-			time.Sleep(100 * time.Millisecond)
-			mu.Lock()
-			defer mu.Unlock()
-			if conns != 1 {
-				t.Fatalf("%d connections: the client reconnected after a protocol violation", conns)
-			}
-		})
+		}
 	}
 }
 
@@ -763,6 +806,9 @@ func TestAPIMisuseReturnsErrors(t *testing.T) {
 	if err := srv.Emit(sock, "a", 1); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("emit after stop: %v", err)
 	}
+	if err := srv.Broadcast("a", 1); !errors.Is(err, nodeipc.ErrClosed) {
+		t.Errorf("broadcast after stop: %v", err)
+	}
 	if err := srv.Start(); !errors.Is(err, nodeipc.ErrStopped) {
 		t.Errorf("start after stop: %v", err)
 	}
@@ -779,6 +825,9 @@ func TestAPIMisuseReturnsErrors(t *testing.T) {
 	}
 	if err := c.Emit("error", 1); err == nil {
 		t.Error("reserved event accepted")
+	}
+	if err := c.Emit("*", 1); err == nil {
+		t.Error("the wildcard name accepted as an event")
 	}
 }
 

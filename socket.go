@@ -79,9 +79,10 @@ func (s *Socket) Queued() int {
 	return s.conn.queued()
 }
 
-// Close closes a stream peer's connection after writing what is queued for
-// it (within FlushTimeout). UDP peers have no connection; Close does nothing
-// for them.
+// Close closes a stream peer's connection gracefully, as Server.Stop closes
+// each: what is queued for it is written and what it sends until it closes
+// is still delivered, within FlushTimeout. UDP peers have no connection;
+// Close does nothing for them.
 func (s *Socket) Close() error {
 	if s.conn != nil {
 		s.conn.close(true)

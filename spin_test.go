@@ -156,3 +156,13 @@ func TestSpinnerPollsStopWhenTheSocketIsClosed(t *testing.T) {
 		t.Fatalf("polled %d times over %v for a closed socket", polls, time.Since(start))
 	}
 }
+
+// SilentPeerTimeouts returns the idle and first-message timeouts cfg
+// resolves to (0: off), for tests of the profiles' defaults.
+func SilentPeerTimeouts(cfg *Config) (idle, first time.Duration) {
+	r, err := newRules(cfg)
+	if err != nil {
+		panic(err)
+	}
+	return r.idleTimeout, r.firstMessageTimeout
+}

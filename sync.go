@@ -60,13 +60,15 @@ func (q *syncQueue) advance(c *Client) {
 	}
 }
 
-// connected restarts the queue on a new connection: what was out on the old
-// one will get no answer there.
-func (q *syncQueue) connected(c *Client) {
+// connected restarts the queue on a new connection. An emit that was out
+// on an earlier connection will get no answer there, so the next one is
+// released; but an emit that never left (it waited in the outbox, which is
+// now being written first on this connection) is still the one in flight.
+func (q *syncQueue) connected(c *Client, flushed bool) {
 	q.mu.Lock()
 	busy := q.busy
 	q.mu.Unlock()
-	if busy {
+	if busy && !flushed {
 		q.advance(c)
 	}
 }

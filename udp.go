@@ -259,7 +259,14 @@ func (u *udpServer) receive(p *udpPeer, dgram []byte) {
 			typ, body, perr = parseEnvelope(frame)
 		}
 		if perr == nil {
-			perr = r.checkName(typ, true)
+			if nperr, fatal := r.checkIncoming(typ); nperr != nil {
+				if !fatal {
+					// That frame alone is refused (fast profile).
+					s.publishErr(p.sock, nperr)
+					continue
+				}
+				perr = nperr
+			}
 		}
 		if perr != nil {
 			// A UDP peer is never closed: its buffer is reset.
@@ -270,7 +277,7 @@ func (u *udpServer) receive(p *udpPeer, dgram []byte) {
 			identify(p.sock, body)
 		}
 		u.dispatching()
-		s.events.dispatch(typ, body, p.sock)
+		s.received(typ, body, p.sock)
 	}
 	if len(data) == 0 {
 		return

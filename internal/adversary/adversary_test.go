@@ -309,10 +309,13 @@ func expect(profile, name string) outcome {
 		return outcome{nodeipc.CodeInvalidJSON, true}
 	case "non-object", "null", "number":
 		return outcome{nodeipc.CodeInvalidMessage, true}
-	case "missing-type", "numeric-type", "empty-type", "proto-__proto__", "proto-constructor", "proto-toString":
+	case "missing-type", "numeric-type", "empty-type":
 		return outcome{nodeipc.CodeInvalidEvent, true}
-	case "reserved-error", "reserved-close", "reserved-escaped-key":
-		return outcome{nodeipc.CodeReservedEvent, true}
+	case "proto-__proto__", "proto-constructor", "proto-toString":
+		// A name a peer may not send: in fast only that frame is refused.
+		return outcome{nodeipc.CodeInvalidEvent, guarded}
+	case "reserved-error", "reserved-close", "reserved-escaped-key", "wildcard-event":
+		return outcome{nodeipc.CodeReservedEvent, guarded}
 	case "unlisted-event", "name-flood":
 		return when(assured, nodeipc.CodeEventNotAllowed)
 	case "long-name", "long-name-utf16":

@@ -84,6 +84,7 @@ var catalogue = []attackCase{
 	{name: "reserved-error", run: frames(`{"type":"error","data":"spoofed"}` + "\f")},
 	{name: "reserved-close", run: frames(`{"type":"close"}` + "\f")},
 	{name: "reserved-escaped-key", run: frames(`{"typ\u0065":"connect","data":{}}` + "\f")},
+	{name: "wildcard-event", run: frames(`{"type":"*","data":1}` + "\f")},
 	{name: "proto-__proto__", run: frames(`{"type":"__proto__","data":{"polluted":true}}` + "\f")},
 	{name: "proto-constructor", run: frames(`{"type":"constructor","data":1}` + "\f")},
 	{name: "proto-toString", run: frames(`{"type":"toString"}` + "\f")},
