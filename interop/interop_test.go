@@ -3,6 +3,7 @@ package interop
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -465,4 +466,47 @@ func TestGoClientReconnectsToRestartedNodeIPCServer(t *testing.T) {
 			}
 		}
 	})
+}
+
+// node-ipc 14's default (fast) profile delivers events named like
+// lifecycle events (`data`, `error`). A Go client in the fast profile
+// refuses that frame alone, with ERR_IPC_RESERVED_EVENT, and stays
+// connected: the next event arrives.
+func TestNodeIPC14ServerEmittingReservedNamesToAGoClient(t *testing.T) {
+	for _, network := range networks {
+		t.Run(network, func(t *testing.T) {
+			ep := newEndpoint(t, network)
+			node := startPeer(t, ep.opts(14, "server", nil))
+			events := make(chan string, 16)
+			_, connected := startGoClient(t, ep, func(c *nodeipc.Client) {
+				c.On("error", func(m *nodeipc.Message) {
+					var pe *nodeipc.ProtocolError
+					if errors.As(m.Err, &pe) {
+						events <- "error " + pe.Code
+					} else {
+						events <- "error " + m.Err.Error()
+					}
+				})
+				c.On("message", func(m *nodeipc.Message) { events <- "message " + string(m.Data) })
+				c.On("disconnect", func(*nodeipc.Message) { events <- "disconnect" })
+			})
+			within(t, connected, "connect")
+			node.expect("connect")
+			for _, name := range []string{"data", "error"} {
+				node.send(map[string]any{"cmd": "broadcast", "type": name, "data": map[string]any{"x": 1}})
+				node.send(map[string]any{"cmd": "broadcast", "type": "message", "data": "after " + name})
+				if got := within(t, events, "the refusal"); got != "error "+nodeipc.CodeReservedEvent {
+					t.Fatalf("got %q, want the refusal of %q", got, name)
+				}
+				if got := within(t, events, "the next event"); got != `message "after `+name+`"` {
+					t.Fatalf("got %q after the refused %q", got, name)
+				}
+			}
+			select {
+			case e := <-events:
+				t.Fatalf("unexpected %q", e)
+			case <-time.After(100 * time.Millisecond):
+			}
+		})
+	}
 }
