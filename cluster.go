@@ -12,6 +12,12 @@ import (
 // tells a worker process which descriptor holds the shared listener.
 const ListenerEnv = "NODEIPC_LISTENER_FD"
 
+// listenerPathEnv names the environment variable through which
+// ShareListener tells a worker the path a Unix socket listener serves, when
+// the socket may have been bound under another name and moved there (see
+// listenAside): the kernel reports the name it was bound to.
+const listenerPathEnv = "NODEIPC_LISTENER_PATH"
+
 // ErrNoInheritedListener is returned by InheritedListener in a process that
 // was not given a listener by ShareListener.
 var ErrNoInheritedListener = errors.New("nodeipc: no inherited listener (" + ListenerEnv + " is not set)")
@@ -69,6 +75,8 @@ func InheritedListener() (net.Listener, error) {
 	if !ok || v == "" {
 		return nil, ErrNoInheritedListener
 	}
+	path := os.Getenv(listenerPathEnv)
 	os.Unsetenv(ListenerEnv)
-	return inheritListener(v)
+	os.Unsetenv(listenerPathEnv)
+	return inheritListener(v, path)
 }

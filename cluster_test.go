@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -24,7 +25,8 @@ func init() {
 	workers["tcp"] = clusterWorker
 }
 
-// clusterWorker serves "who" with its process id, until stdin closes: on
+// clusterWorker serves "who" with its process id and "where" with its
+// listener's address, until stdin closes: on
 // the listener its primary shared (NODEIPC_TEST_WORKER=local, tcpAddr empty)
 // or on TCP port tcpAddr shared with SO_REUSEPORT
 // (NODEIPC_TEST_WORKER=tcp:host:port).
@@ -52,6 +54,7 @@ func clusterWorker(tcpAddr string) int {
 		return 1
 	}
 	srv.On("who", func(m *nodeipc.Message) { _ = srv.Emit(m.Socket, "pid", os.Getpid()) })
+	srv.On("where", func(m *nodeipc.Message) { _ = srv.Emit(m.Socket, "addr", srv.Addr().String()) })
 	fmt.Println("ready")
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -193,6 +196,40 @@ func TestClusterWorkersServeOneSocketPath(t *testing.T) {
 	defer mu.Unlock()
 	if disconnects != 0 {
 		t.Fatalf("the surviving worker's client saw %d disconnects", disconnects)
+	}
+}
+
+// A socket outside a private directory, made either way there (its mode set
+// before bind, or bound aside and moved into place), shared with a worker,
+// serves there, and the worker's listener reports the path, not a name the
+// socket was bound to.
+func TestClusterWorkerServesASocketOutsideAPrivateDirectory(t *testing.T) {
+	for _, d := range socketWays[1:] {
+		t.Run(d.name, func(t *testing.T) {
+			d.use(t)
+			path := filepath.Join(worldDir(t, d.perm), "cluster.sock")
+			ln, err := nodeipc.Listen("unix", path, testConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			startWorkers(t, 1, "local", ln)
+			addrs := make(chan string, 1)
+			c, connected := startClient(t, "unix", path, testConfig(), func(c *nodeipc.Client) {
+				c.On("addr", func(m *nodeipc.Message) {
+					var a string
+					_ = m.Decode(&a)
+					addrs <- a
+				})
+			})
+			recv(t, connected, "connect")
+			if err := c.Emit("where", nil); err != nil {
+				t.Fatal(err)
+			}
+			if got := recv(t, addrs, "the worker's address"); got != path {
+				t.Fatalf("the worker's listener reports %q, want %q", got, path)
+			}
+		})
 	}
 }
 

@@ -15,8 +15,9 @@ import (
 
 // ShareListener hands ln (a Unix socket or TCP listener) to the process cmd
 // will start: the descriptor is added to cmd.ExtraFiles and named in
-// cmd.Env, where InheritedListener finds it. Call it before cmd.Start. The
-// caller's ln stays open and usable.
+// cmd.Env, where InheritedListener finds it (with the socket path, which
+// the inherited listener reports as its address). Call it before
+// cmd.Start. The caller's ln stays open and usable.
 func ShareListener(cmd *exec.Cmd, ln net.Listener) error {
 	sc, ok := ln.(syscall.Conn)
 	if !ok {
@@ -47,11 +48,20 @@ func ShareListener(cmd *exec.Cmd, ln net.Listener) error {
 	if cmd.Env == nil {
 		cmd.Env = os.Environ()
 	}
-	cmd.Env = append(cmd.Env, ListenerEnv+"="+strconv.Itoa(fd))
+	// The path is always set (empty when the kernel reports the right
+	// name), so that one this process inherited does not reach the worker.
+	path := ""
+	if pl, ok := ln.(*placedListener); ok {
+		path = pl.addr.Name
+	}
+	cmd.Env = append(cmd.Env, ListenerEnv+"="+strconv.Itoa(fd), listenerPathEnv+"="+path)
 	return nil
 }
 
-func inheritListener(v string) (net.Listener, error) {
+// inheritListener makes a listener of the inherited descriptor v; path,
+// when not empty, is the socket path it serves (the address it reports).
+// Closing it never removes the socket file: the primary does that.
+func inheritListener(v, path string) (net.Listener, error) {
 	fd, err := strconv.Atoi(v)
 	if err != nil || fd < 3 {
 		return nil, fmt.Errorf("nodeipc: %s=%q is not an inherited descriptor", ListenerEnv, v)
@@ -62,6 +72,9 @@ func inheritListener(v string) (net.Listener, error) {
 	ln, err := net.FileListener(f)
 	if err != nil {
 		return nil, fmt.Errorf("nodeipc: inherited descriptor %d: %w", fd, err)
+	}
+	if ul, ok := ln.(*net.UnixListener); ok && path != "" {
+		return &placedListener{UnixListener: ul, addr: &net.UnixAddr{Name: path, Net: "unix"}}, nil
 	}
 	return ln, nil
 }

@@ -16,7 +16,7 @@ func ShareListener(*exec.Cmd, net.Listener) error {
 	return errors.New("nodeipc: ShareListener is not supported on Windows")
 }
 
-func inheritListener(string) (net.Listener, error) {
+func inheritListener(string, string) (net.Listener, error) {
 	return nil, errors.New("nodeipc: inherited listeners are not supported on Windows")
 }
 

@@ -16,6 +16,18 @@ import (
 type worker struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
+	out   *bufio.Reader
+}
+
+// line returns the next line the worker prints, trimmed, or fails the test
+// when the worker's output ends first.
+func (w *worker) line(t *testing.T) string {
+	t.Helper()
+	line, err := w.out.ReadString('\n')
+	if err != nil && line == "" {
+		t.Fatalf("worker: %v", err)
+	}
+	return strings.TrimSpace(line)
 }
 
 // startWorker starts this test binary as a worker (NODEIPC_TEST_WORKER=mode,
@@ -42,7 +54,7 @@ func startWorker(t *testing.T, mode string, env []string, prepare func(*exec.Cmd
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	w := &worker{cmd: cmd, stdin: stdin}
+	w := &worker{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
 	t.Cleanup(func() {
 		w.stdin.Close()
 		done := make(chan error, 1)
@@ -54,9 +66,5 @@ func startWorker(t *testing.T, mode string, env []string, prepare func(*exec.Cmd
 			<-done
 		}
 	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil && line == "" {
-		t.Fatalf("worker %s: %v", mode, err)
-	}
-	return w, strings.TrimSpace(line)
+	return w, w.line(t)
 }
