@@ -17,6 +17,9 @@
 // lost and its slot goes to the next request, and round trips per second
 // count completed round trips only.
 //
+// node-ipc runs from interop/node: the first run installs its pinned
+// releases there (npm ci from the lock file, once), saying so on stderr.
+//
 // The raw lane is a reference, not a ceiling: its peers read and write the
 // socket plainly, one read and one write at a time, and sleep whenever a
 // read would wait. nodeipc's busy connections poll before they sleep
