@@ -141,7 +141,7 @@ func Install(dir string, progress io.Writer) error {
 	if _, err := NpmVersion(); err != nil {
 		return err
 	}
-	fmt.Fprintf(progress, "installing the npm packages pinned in %s (npm %s), once\n",
+	fmt.Fprintf(progress, "installing the npm packages pinned in %s: npm %s (later runs reuse them)\n",
 		filepath.Join(dir, "package-lock.json"), strings.Join(NpmArgs, " "))
 	return installLocked(dir, want)
 }
