@@ -117,8 +117,9 @@ func TestProcessesStartingTogetherInstallOnce(t *testing.T) {
 }
 
 // TestIncompleteTreeIsReplaced damages an installed tree in the ways an
-// interrupted or outdated install leaves it, and checks that Install sees
-// each and installs again, removing what an interrupted install left.
+// interrupted or outdated install leaves it and checks that each counts as
+// incomplete; then that Install installs again over an interrupted install,
+// removing the temporary tree it left, and does nothing to a complete tree.
 func TestIncompleteTreeIsReplaced(t *testing.T) {
 	dir, want := folder(t)
 	if err := Install(dir, nil); err != nil {
@@ -126,55 +127,74 @@ func TestIncompleteTreeIsReplaced(t *testing.T) {
 	}
 	modules := filepath.Join(dir, "node_modules")
 	record := filepath.Join(modules, ".package-lock.json")
+	aside := filepath.Join(t.TempDir(), "aside")
+	moveAside := func(path string) func() (func() error, error) {
+		return func() (func() error, error) {
+			return func() error { return os.Rename(aside, path) }, os.Rename(path, aside)
+		}
+	}
 	cases := []struct {
 		name   string
-		damage func() error
+		damage func() (restore func() error, err error)
 	}{
-		{"a package's files are gone", func() error {
-			return os.RemoveAll(filepath.Join(modules, "node-ipc14"))
-		}},
-		{"npm's record of the tree is missing (an interrupted npm)", func() error {
-			return os.Remove(record)
-		}},
-		{"the tree holds another version than the lock file", func() error {
+		{"a package's files are gone", moveAside(filepath.Join(modules, "node-ipc14"))},
+		{"npm's record of the tree is missing (an interrupted npm)", moveAside(record)},
+		{"the tree holds another version than the lock file", func() (func() error, error) {
 			b, err := os.ReadFile(record)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			return os.WriteFile(record, bytes.Replace(b, []byte(`"version": "14.0.0"`), []byte(`"version": "14.0.1"`), 1), 0o644)
+			restore := func() error { return os.WriteFile(record, b, 0o644) }
+			other := bytes.Replace(b, []byte(`"version": "14.0.0"`), []byte(`"version": "14.0.1"`), 1)
+			return restore, os.WriteFile(record, other, 0o644)
 		}},
-		{"an interrupted install left its temporary tree", func() error {
-			stale := filepath.Join(dir, stagePrefix+"interrupted", "node_modules")
-			if err := os.MkdirAll(stale, 0o755); err != nil {
-				return err
+		{"npm's record is not JSON", func() (func() error, error) {
+			b, err := os.ReadFile(record)
+			if err != nil {
+				return nil, err
 			}
-			return os.Remove(record)
+			restore := func() error { return os.WriteFile(record, b, 0o644) }
+			return restore, os.WriteFile(record, b[:len(b)/2], 0o644)
 		}},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			if err := c.damage(); err != nil {
-				t.Fatal(err)
-			}
-			if missing(dir, want) == "" {
-				t.Fatal("the damaged tree counts as complete")
-			}
-			var progress bytes.Buffer
-			if err := Install(dir, &progress); err != nil {
-				t.Fatal(err)
-			}
-			if !strings.HasPrefix(progress.String(), "installing ") {
-				t.Errorf("no install reported: %q", progress.String())
-			}
-			if m := missing(dir, want); m != "" {
-				t.Errorf("after the install: %s", m)
-			}
-			if extra := leftovers(t, dir); len(extra) > 0 {
-				t.Errorf("left behind: %q", extra)
-			}
-		})
+		restore, err := c.damage()
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if missing(dir, want) == "" {
+			t.Errorf("%s: the tree counts as complete", c.name)
+		}
+		if err := restore(); err != nil {
+			t.Fatalf("%s: restoring: %v", c.name, err)
+		}
+		if m := missing(dir, want); m != "" {
+			t.Fatalf("%s: restored, the tree is incomplete: %s", c.name, m)
+		}
+	}
+
+	// An install interrupted after npm began: its temporary tree is left
+	// and the tree in place lacks a package.
+	if err := os.MkdirAll(filepath.Join(dir, stagePrefix+"interrupted", "node_modules", "node-ipc14"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(modules, "node-ipc9")); err != nil {
+		t.Fatal(err)
 	}
 	var progress bytes.Buffer
+	if err := Install(dir, &progress); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(progress.String(), "installing ") {
+		t.Errorf("no install reported: %q", progress.String())
+	}
+	if m := missing(dir, want); m != "" {
+		t.Errorf("after the install: %s", m)
+	}
+	if extra := leftovers(t, dir); len(extra) > 0 {
+		t.Errorf("left behind: %q", extra)
+	}
+	progress.Reset()
 	if err := Install(dir, &progress); err != nil || progress.Len() > 0 {
 		t.Errorf("complete tree: Install printed %q, returned %v; want nothing", progress.String(), err)
 	}
