@@ -17,6 +17,9 @@
 // lost and its slot goes to the next request, and round trips per second
 // count completed round trips only.
 //
+// node-ipc runs from interop/node: the first run installs its pinned
+// releases there (npm ci from the lock file, once), saying so on stderr.
+//
 // The raw lane is a reference, not a ceiling: its peers read and write the
 // socket plainly, one read and one write at a time, and sleep whenever a
 // read would wait. nodeipc's busy connections poll before they sleep
@@ -42,6 +45,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/effeeea0/nodeipc/internal/nodeenv"
 	"github.com/effeeea0/nodeipc/internal/testcert"
 )
 
@@ -105,21 +109,6 @@ func main() {
 	}
 }
 
-func nodeDir() (string, error) {
-	for dir, _ := os.Getwd(); ; dir = filepath.Dir(dir) {
-		d := filepath.Join(dir, "interop", "node")
-		if _, err := os.Stat(filepath.Join(d, "bench.mjs")); err == nil {
-			if _, err := os.Stat(filepath.Join(d, "node_modules", "node-ipc14")); err != nil {
-				return "", fmt.Errorf("node-ipc is not installed: run npm ci --prefix %s --ignore-scripts", d)
-			}
-			return d, nil
-		}
-		if filepath.Dir(dir) == dir {
-			return "", fmt.Errorf("interop/node/bench.mjs not found above the working directory")
-		}
-	}
-}
-
 // bench is one run's setting: the peers' programs and the certificates.
 type bench struct {
 	self, node string    // this binary (the Go peers) and interop/node
@@ -154,9 +143,11 @@ func (b *bench) pin() error {
 	return nil
 }
 
-// newBench finds the peers and makes the TLS certificates in dir.
+// newBench finds the peers, installing the pinned node-ipc packages into
+// interop/node when they are not (saying so on stderr), and makes the TLS
+// certificates in dir.
 func newBench(dir string) (*bench, error) {
-	nd, err := nodeDir()
+	nd, err := nodeenv.Ensure(nodeenv.Interop, os.Stderr)
 	if err != nil {
 		return nil, err
 	}

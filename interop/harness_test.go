@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/effeeea0/nodeipc/internal/nodeenv"
 )
 
 // versions are the node-ipc releases tested, by the alias in package.json.
@@ -29,58 +31,13 @@ func TestMain(m *testing.M) {
 		fmt.Println("interop: node-ipc peers run on Unix hosts; skipped on Windows")
 		os.Exit(0)
 	}
-	wd, _ := os.Getwd()
-	nodeDir = filepath.Join(wd, "node")
-	if err := ensurePackages(); err != nil {
+	dir, err := nodeenv.Ensure(nodeenv.Interop, os.Stderr)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "interop:", err)
 		os.Exit(1)
 	}
+	nodeDir = dir
 	os.Exit(m.Run())
-}
-
-// ensurePackages installs the pinned node-ipc packages from the lock file
-// (npm ci, install scripts off) unless they are installed already.
-func ensurePackages() error {
-	if _, err := exec.LookPath("node"); err != nil {
-		return fmt.Errorf("node is not on PATH: the interop suite needs Node.js 20 or later and npm")
-	}
-	stamp := filepath.Join(nodeDir, "node_modules", ".package-lock.json")
-	lock, err := os.ReadFile(filepath.Join(nodeDir, "package-lock.json"))
-	if err != nil {
-		return err
-	}
-	if inst, err := os.ReadFile(stamp); err == nil && len(inst) > 0 && lockCovers(lock, inst) {
-		return nil
-	}
-	fmt.Println("interop: installing the pinned node-ipc packages (npm ci --ignore-scripts)")
-	cmd := exec.Command("npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error")
-	cmd.Dir = nodeDir
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("npm ci in %s: %w", nodeDir, err)
-	}
-	return nil
-}
-
-// lockCovers reports whether the installed tree records every package of
-// the lock file at the same version.
-func lockCovers(lock, installed []byte) bool {
-	type pkgs struct {
-		Packages map[string]struct{ Version string } `json:"packages"`
-	}
-	var l, i pkgs
-	if json.Unmarshal(lock, &l) != nil || json.Unmarshal(installed, &i) != nil {
-		return false
-	}
-	for name, p := range l.Packages {
-		if name == "" {
-			continue
-		}
-		if i.Packages[name].Version != p.Version {
-			return false
-		}
-	}
-	return true
 }
 
 // event is one line a peer prints.
