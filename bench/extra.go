@@ -291,6 +291,7 @@ var idlePairs = []lane{
 type idleMeasure struct {
 	conns         int
 	before, after int64 // KiB
+	goroutines    int   // a Go server's, with the connections
 }
 
 func (m idleMeasure) perConnKiB() float64 {
@@ -349,7 +350,7 @@ func (b *bench) runIdle(transport string, l lane, conns int, settle time.Duratio
 	case held != conns:
 		return idleMeasure{}, fmt.Errorf("%d connections held, want %d", held, conns)
 	}
-	return idleMeasure{conns: conns, before: s0.RSSKiB, after: s1.RSSKiB}, nil
+	return idleMeasure{conns: conns, before: s0.RSSKiB, after: s1.RSSKiB, goroutines: s1.Goroutines}, nil
 }
 
 // idleRow is one server's memory with its idle connections (medians).
@@ -373,8 +374,12 @@ func (b *bench) idleLanes(p plan, runs idleRuns, rep int, rev bool, progress io.
 			}
 			k := laneKey{tr, l.id}
 			runs[k] = append(runs[k], m)
-			fmt.Fprintf(progress, "rep %d %-4s idle  %-20s %d connections: RSS %.1f → %.1f MiB, %.1f KiB each\n",
-				rep+1, tr, l.name, m.conns, float64(m.before)/1024, float64(m.after)/1024, m.perConnKiB())
+			gs := ""
+			if m.goroutines > 0 {
+				gs = fmt.Sprintf(", %d goroutines", m.goroutines)
+			}
+			fmt.Fprintf(progress, "rep %d %-4s idle  %-20s %d connections: RSS %.1f → %.1f MiB, %.1f KiB each%s\n",
+				rep+1, tr, l.name, m.conns, float64(m.before)/1024, float64(m.after)/1024, m.perConnKiB(), gs)
 		}
 	}
 	return nil

@@ -349,8 +349,8 @@ func run() error {
 			p.rateConns, tickEvery, p.rateWarmup, p.rateFor)
 	}
 	if p.extra["idle"] {
-		fmt.Printf("idle: %d plain connections from one client process, one request each, then idle; memory read after %v\n",
-			p.idleConns, p.idleSettle)
+		fmt.Printf("idle: %d plain connections from one client process, one request each, then idle; memory read after %v; open files: up to %d a process here\n",
+			p.idleConns, p.idleSettle, fdLimit())
 	}
 	if b.taskset != "" {
 		fmt.Println("pinned: every pass's server on CPU 0, its client on CPU 1 (the busy loop unpinned)")

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -258,12 +259,24 @@ func ready() { fmt.Println(`{"ev":"ready"}`) }
 
 // control answers the run on stdin until it closes: to the line "stats" a
 // peer prints the CPU time it has used and its resident memory now.
-func control() {
+//
+// With NODEIPC_BENCH_PROFILE set, it also writes a heap profile there at
+// each "stats", the last one kept (for the idle lane: with every
+// connection open).
+func control(o peerOpts) {
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
-		if sc.Text() == "stats" {
-			fmt.Printf("{\"ev\":\"stats\",\"cpu_us\":%d,\"rss_kib\":%d}\n", selfCPU().Microseconds(), selfRSSKiB())
+		if sc.Text() != "stats" {
+			continue
 		}
+		if dir := os.Getenv("NODEIPC_BENCH_PROFILE"); dir != "" {
+			if f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%s-heap-%d.pprof", o.Transport, o.label(), os.Getpid()))); err == nil {
+				_ = pprof.Lookup("heap").WriteTo(f, 0)
+				f.Close()
+			}
+		}
+		fmt.Printf("{\"ev\":\"stats\",\"cpu_us\":%d,\"rss_kib\":%d,\"goroutines\":%d}\n",
+			selfCPU().Microseconds(), selfRSSKiB(), runtime.NumGoroutine())
 	}
 }
 
@@ -280,7 +293,7 @@ func goServer(o peerOpts) error {
 		return err
 	}
 	ready()
-	control()
+	control(o)
 	return srv.Shutdown(context.Background())
 }
 
@@ -519,7 +532,7 @@ func rawServer(o peerOpts) error {
 		return err
 	}
 	ready()
-	go func() { control(); ln.Close() }()
+	go func() { control(o); ln.Close() }()
 	for {
 		c, err := ln.Accept()
 		if err != nil {

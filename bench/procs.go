@@ -30,9 +30,10 @@ type result struct {
 
 // peerStats is what a server prints when asked for "stats".
 type peerStats struct {
-	Ev     string `json:"ev"`
-	CPUus  int64  `json:"cpu_us"`
-	RSSKiB int64  `json:"rss_kib"`
+	Ev         string `json:"ev"`
+	CPUus      int64  `json:"cpu_us"`
+	RSSKiB     int64  `json:"rss_kib"`
+	Goroutines int    `json:"goroutines"` // Go servers
 }
 
 // answerWait bounds how long the run waits for a peer's answer on stdout.

@@ -130,7 +130,7 @@ func rawUDPServer(o peerOpts) error {
 		return err
 	}
 	ready()
-	go func() { control(); pc.Close() }()
+	go func() { control(o); pc.Close() }()
 	buf := make([]byte, 64<<10)
 	for seen := 1; ; seen++ {
 		n, from, err := pc.ReadFromUDPAddrPort(buf)
