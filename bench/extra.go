@@ -83,7 +83,8 @@ func (b *bench) underLoad(fn func() error) error {
 	return ferr
 }
 
-// loadRow is one pair's latency at 1 in flight, quiet and loaded (medians).
+// loadRow is one pair's latency at 1 in flight, without and with the
+// background load (medians).
 type loadRow struct {
 	Transport, Lane                 string
 	QuietP50us, QuietP99us          float64

@@ -28,7 +28,7 @@ func printMarkdown(w io.Writer, rep report) {
 		fmt.Fprintln(w)
 	}
 	if len(rep.Load) > 0 {
-		fmt.Fprintln(w, "| transport | 1 in flight | quiet p50 / p99 µs | one core busy: p50 / p99 µs | CPU µs per round trip, quiet / busy |")
+		fmt.Fprintln(w, "| transport | 1 in flight | p50 / p99 µs | with a busy loop: p50 / p99 µs | CPU µs per round trip, without / with |")
 		fmt.Fprintln(w, "|---|---|---:|---:|---:|")
 		for _, r := range rep.Load {
 			fmt.Fprintf(w, "| %s | %s | %.1f / %.1f | %.1f / %.1f | %.2f / %.2f |\n", r.Transport, r.Lane,
@@ -67,7 +67,7 @@ func printText(w io.Writer, rep report) {
 		fmt.Fprintln(w)
 	}
 	if len(rep.Load) > 0 {
-		fmt.Fprintf(w, "%-5s %-34s %19s %19s %17s\n", "", "1 in flight", "quiet p50/p99 µs", "busy p50/p99 µs", "CPU µs/rt q/busy")
+		fmt.Fprintf(w, "%-5s %-34s %19s %19s %17s\n", "", "1 in flight", "p50/p99 µs", "busy loop p50/p99", "CPU µs/rt -/busy")
 		for _, r := range rep.Load {
 			fmt.Fprintf(w, "%-5s %-34s %9.1f/%-9.1f %9.1f/%-9.1f %8.2f/%-8.2f\n", r.Transport, r.Lane,
 				r.QuietP50us, r.QuietP99us, r.LoadedP50us, r.LoadedP99us, r.QuietCPUus, r.LoadedCPUus)
