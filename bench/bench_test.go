@@ -3,52 +3,83 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/effeeea0/nodeipc"
 )
 
 // TestMain lets the test binary act as a benchmark peer, as the command does.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 2 && os.Args[1] == "peer" {
 		if err := runPeer(os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench peer:", err)
 			os.Exit(1)
 		}
 		os.Exit(0)
+	}
+	if len(os.Args) > 1 && os.Args[1] == "busy" {
+		busyLoop()
 	}
 	// Peers are this binary: under -race each would sleep a second on exit.
 	os.Setenv("GORACE", strings.TrimSpace("atexit_sleep_ms=0 "+os.Getenv("GORACE")))
 	os.Exit(m.Run())
 }
 
-// TestLanesProduceFigures runs every lane of the default run once, over
-// every default transport, with tiny counts through the command's own path
-// (a lane fails unless each request is answered or, over UDP, counted lost,
-// with at least one answered), and checks that every row of the table has
-// figures. It asserts nothing about speed.
+// TestLanesProduceFigures runs every round-trip lane once, over every
+// transport, with tiny counts through the command's own path (a lane fails
+// unless each request is answered or, over UDP, counted lost, with at least
+// one answered), and checks that every row of the table has figures, CPU
+// time per round trip included. It asserts nothing about speed.
 func TestLanesProduceFigures(t *testing.T) {
 	b, err := newBench(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := b.measureAll(allTransports, 1, 500, 100, io.Discard)
+	p := plan{transports: allTransports, lanes: lanes, reps: 1, count: 500, latCount: 100}
+	rep, err := b.measure(p, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := len(allTransports) * len(lanes); len(rows) != want {
-		t.Fatalf("%d rows, want %d", len(rows), want)
+	if want := len(allTransports) * len(lanes); len(rep.Lanes) != want {
+		t.Fatalf("%d rows, want %d", len(rep.Lanes), want)
 	}
-	for _, r := range rows {
-		if r.RTTPerSec <= 0 || r.P50us <= 0 || r.P99us < r.P50us || r.LostPct >= 100 {
+	for _, r := range rep.Lanes {
+		if r.RTTPerSec <= 0 || r.P50us <= 0 || r.P99us < r.P50us || r.LostPct >= 100 || r.CPUus64 <= 0 || r.CPUus1 <= 0 {
 			t.Errorf("%s over %s: no figures: %+v", r.Lane, r.Transport, r)
 		}
 		if r.Lost > 0 {
 			t.Logf("%s over %s: %d requests lost (%.1f%%)", r.Lane, r.Transport, r.Lost, r.LostPct)
 		}
+	}
+	if len(rep.Load)+len(rep.Rates)+len(rep.Idle) > 0 {
+		t.Errorf("lanes that were not asked for ran: %+v", rep)
+	}
+}
+
+// TestLanesFilter checks -lanes: the ids it takes, the table's order
+// whatever the order asked, and a clear error for an unknown id.
+func TestLanesFilter(t *testing.T) {
+	rt, extra, err := parseLanes("idle,typical,node, load")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rt) != 2 || rt[0].id != "node" || rt[1].id != "typical" || !extra["idle"] || !extra["load"] || extra["rates"] {
+		t.Errorf("parseLanes: %+v %v", rt, extra)
+	}
+	if _, _, err := parseLanes("typical,fast"); err == nil || !strings.Contains(err.Error(), `"fast"`) {
+		t.Errorf("an unknown lane: %v", err)
+	}
+	p := plan{transports: []string{"tls", "tcp", "udp4", "unix"}}
+	if got := strings.Join(p.extraTransports(), ","); got != "tcp,unix" {
+		t.Errorf("the extra lanes run over %s, want tcp,unix", got)
 	}
 }
 
@@ -63,7 +94,7 @@ func TestUDPLossIsCountedAndThePassGoesOn(t *testing.T) {
 	b.udpTimeout, b.dropEvery = 100*time.Millisecond, 100
 	for _, client := range []string{"go", "node", "raw"} {
 		for _, inflight := range []int{64, 1} {
-			l := lane{"lossy raw server ← " + client, "raw", client}
+			l := lane{name: "lossy raw server ← " + client, server: "raw", client: client, style: "typical"}
 			// 550 requests, 50 of them warm-up: the server drops the 100th,
 			// 200th, ... 500th it receives, all measured (give or take one
 			// at the edge of the warm-up if datagrams cross).
@@ -104,6 +135,35 @@ func TestPayloadCarriesTheSequenceNumber(t *testing.T) {
 	}
 }
 
+// TestTypicalRequestsAreTheMethodsSize checks that the typical client's
+// frames are as long as node-ipc's method's (101 bytes with a six-digit
+// sequence number), and that the sequence number comes back from a reply
+// the server echoed.
+func TestTypicalRequestsAreTheMethodsSize(t *testing.T) {
+	var m typical
+	for _, n := range []int{0, 99999, 100000, 219999} {
+		f, err := nodeipc.EncodeFrame(event, m.request(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := len(frame(nil, n))
+		if n < 100000 {
+			want -= 6 - len(strconv.Itoa(n))
+		}
+		if len(f) != want {
+			t.Errorf("typical frame of request %d is %d bytes, want %d: %s", n, len(f), want, f)
+		}
+		data := f[len(`{"type":"benchmark.frame","data":`) : len(f)-2]
+		got, err := m.replySeq(&nodeipc.Message{Type: event, Data: data})
+		if err != nil || got != n {
+			t.Errorf("replySeq(%s) = %d, %v; want %d", data, got, err, n)
+		}
+	}
+	if _, err := m.replySeq(&nodeipc.Message{Type: event, Data: json.RawMessage(`"0000002aaa"`)}); err == nil {
+		t.Error("a reply that is not a Req decoded without an error")
+	}
+}
+
 // TestPinnedLanesRunOnTheirCPUs checks that with -pin every peer, node-ipc's
 // and nodeipc's, starts under taskset on its role's CPU, and that a pinned
 // lane runs to the end.
@@ -135,5 +195,106 @@ func TestPinnedLanesRunOnTheirCPUs(t *testing.T) {
 	}
 	if m.Count != 2000 || m.RTTPerSec <= 0 {
 		t.Errorf("pinned lane: %+v", m.result)
+	}
+}
+
+// TestBackgroundLoadStartsAndStops starts the load lane's busy loop, runs a
+// short latency pass while it runs, and stops it: it must have started,
+// used CPU time, and ended when asked (exit status 0, not killed).
+func TestBackgroundLoadStartsAndStops(t *testing.T) {
+	b, err := newBench(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := b.startBackground()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, perr := b.runLane("unix", lanes[1], 1, 200, 20)
+	cpu, err := g.stop()
+	if perr != nil {
+		t.Fatal(perr)
+	}
+	if err != nil {
+		t.Fatalf("stopping the busy loop: %v", err)
+	}
+	if !g.cmd.ProcessState.Success() || cpu <= 0 {
+		t.Errorf("busy loop: %v, %v of CPU", g.cmd.ProcessState, cpu)
+	}
+	if m.Count != 200 {
+		t.Errorf("the pass under load: %+v", m.result)
+	}
+	// underLoad stops the loop whatever the pass returns.
+	if err := b.underLoad(func() error { return io.ErrUnexpectedEOF }); err != io.ErrUnexpectedEOF {
+		t.Errorf("underLoad returned %v, want the pass's error", err)
+	}
+}
+
+// TestPacingDeliversTheAskedRate checks the rates lane's pacing: the number
+// of requests due from all connections stays within one per connection of
+// rate × time, and a paced pass of each kind of client sends that many in
+// its measured window (computed from the window it measured, so nothing
+// here depends on how fast the machine is) with every one answered, and
+// reports the server's CPU time.
+func TestPacingDeliversTheAskedRate(t *testing.T) {
+	const conns = 10
+	for _, rate := range []float64{1000, 10000, 333} {
+		prev := 0
+		for ms := 0; ms <= 3000; ms += 7 {
+			at := time.Duration(ms) * time.Millisecond
+			total := 0
+			for i := 0; i < conns; i++ {
+				total += due(rate, conns, i, at)
+			}
+			if want := rate * at.Seconds(); float64(total) < want-1 || float64(total) > want+conns {
+				t.Fatalf("rate %.0f: %d due at %v, want %.1f (+%d)", rate, total, at, want, conns)
+			}
+			if total < prev {
+				t.Fatalf("rate %.0f: fewer due at %v than before", rate, at)
+			}
+			prev = total
+		}
+	}
+
+	b, err := newBench(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ratePairs[:2] {
+		m, err := b.runRates("unix", l, 1000, conns, 100*time.Millisecond, 500*time.Millisecond)
+		if err != nil {
+			t.Fatalf("%s: %v", l.name, err)
+		}
+		want := 1000 * m.window.Seconds()
+		if float64(m.sent) < want-conns || float64(m.sent) > want+conns {
+			t.Errorf("%s: %d requests in a window of %v, want %.0f (±%d)", l.name, m.sent, m.window, want, conns)
+		}
+		if m.server < 0 || m.both < m.server || m.p50us <= 0 {
+			t.Errorf("%s: figures %+v", l.name, m)
+		}
+		t.Logf("%s: %d requests in %v, server %.2f%% of a core", l.name, m.sent, m.window, m.server)
+	}
+}
+
+// TestIdleLaneReportsAFigure opens a few hundred idle connections to each
+// kind of server and checks that every one was held and that the server's
+// memory was read before and with them.
+func TestIdleLaneReportsAFigure(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("memory is read from /proc")
+	}
+	b, err := newBench(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range idlePairs {
+		m, err := b.runIdle("unix", l, 300, 0)
+		if err != nil {
+			t.Fatalf("%s: %v", l.name, err)
+		}
+		if m.conns != 300 || m.before <= 0 || m.after <= 0 {
+			t.Errorf("%s: %+v", l.name, m)
+		}
+		t.Logf("%s: %.1f KiB per connection", l.name, m.perConnKiB())
 	}
 }

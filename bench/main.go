@@ -1,15 +1,36 @@
-// Command bench runs node-ipc's benchmark method across processes, side by
-// side in one run: node-ipc 14 to node-ipc 14, nodeipc to nodeipc, both
-// cross pairs, and a raw-bytes echo (the same 101-byte frames, no JSON),
-// over Unix sockets, TCP, TLS and UDP4. Every lane is a fresh server process
-// and a fresh client process; lanes alternate order between repetitions and
-// the median is reported.
+// Command bench measures nodeipc against node-ipc 14 across processes, every
+// lane in the same run on the same machine.
+//
+// The round-trip lanes follow node-ipc's benchmark method (a payload the size
+// of a 64-byte string, 64 requests in flight for round trips per second, 1
+// for latency) over Unix sockets, TCP, TLS and UDP4: node-ipc 14 to node-ipc
+// 14; nodeipc to nodeipc written as its README teaches (the typical lane: the
+// client emits a struct and decodes each reply into one, the server emits the
+// received data back); the same with a hand-tuned client (a payload encoded
+// once and rewritten in place, the sequence number read by hand); both cross
+// pairs; and a raw-bytes echo (the same frames, no JSON). CPU is the user and
+// system time of both processes over the measured requests, per round trip.
+//
+// Three more lanes, over Unix sockets and TCP:
+//
+//   - load: latency at 1 in flight, quiet and then with a separate CPU-bound
+//     process (one busy loop) running for the pass, for node-ipc, nodeipc, and
+//     nodeipc with Config.ReadSpin 0 on both peers.
+//   - rates: one server answering 10 connections of one client process,
+//     paced with a ticker to 1,000 and 10,000 requests a second in all; the
+//     server's CPU, and both processes', as a share of one core.
+//   - idle: 10,000 connections to one server, each after one request, then
+//     idle; the server's resident memory per connection.
+//
+// Every pass is a fresh server process and a fresh client process; lanes
+// alternate order between repetitions and the median is reported.
 //
 //	go run ./bench                      # default run
-//	go run ./bench -quick               # small counts, under a minute
-//	go run ./bench -markdown            # a table for the README
-//	go run ./bench -transports tls,udp4 # some transports only
-//	go run ./bench -pin                 # each lane's server on CPU 0, client on CPU 1
+//	go run ./bench -quick               # small counts, about a minute
+//	go run ./bench -markdown            # tables for the README
+//	go run ./bench -transports unix,tcp # some transports only
+//	go run ./bench -lanes load,rates    # some lanes only
+//	go run ./bench -pin                 # each pass's server on CPU 0, client on CPU 1
 //
 // TLS is one-way (the client verifies the server against a CA), with
 // certificates made for the run. Over UDP4 each client is an endpoint of its
@@ -26,22 +47,23 @@
 // (Config.ReadSpin), and on Linux it batches UDP datagrams (several per
 // system call, and runs of equal datagrams through the kernel as one,
 // UDP_SEGMENT and UDP_GRO), where the raw UDP peers move one per call.
+//
+// NODEIPC_BENCH_PROFILE=dir makes every Go peer write a CPU profile there,
+// named by transport, role and client style.
 package main
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,46 +71,65 @@ import (
 	"github.com/effeeea0/nodeipc/internal/testcert"
 )
 
-// result is what a client prints.
-type result struct {
-	Count     int     `json:"count"` // measured round trips completed
-	Lost      int     `json:"lost"`  // measured requests without a reply (UDP)
-	ElapsedNS int64   `json:"elapsed_ns"`
-	RTTPerSec float64 `json:"rtt_per_sec"`
-	P50us     float64 `json:"p50_us"`
-	P99us     float64 `json:"p99_us"`
+// lane is one pair of peers. Sides are "node" (node-ipc 14), "go" (nodeipc)
+// or "raw" (plain sockets, no library).
+type lane struct {
+	id, name       string
+	server, client string
+	style          string // a go client's: "typical" or "tuned"
+	noSpin         bool   // go peers: Config.ReadSpin 0
 }
 
-// measure is one lane's figures for one pass.
-type measure struct {
-	result
-	cpu              float64 // user+sys seconds of server and client
-	rssServer, rssCl float64 // peak RSS in MiB
-}
-
-type lane struct{ name, server, client string } // sides: "node", "go", "raw"
-
+// lanes are the round-trip lanes, in the order of the table. The ratios are
+// those of the typical lane to node-ipc's.
 var lanes = []lane{
-	{"node-ipc 14 → node-ipc 14", "node", "node"},
-	{"nodeipc → nodeipc", "go", "go"},
-	{"nodeipc client → node-ipc server", "node", "go"},
-	{"node-ipc client → nodeipc server", "go", "node"},
-	{"raw bytes echo (no JSON)", "raw", "raw"},
+	{id: "node", name: "node-ipc 14 → node-ipc 14", server: "node", client: "node"},
+	{id: "typical", name: "nodeipc → nodeipc", server: "go", client: "go", style: "typical"},
+	{id: "tuned", name: "nodeipc, pre-encoded (tuned)", server: "go", client: "go", style: "tuned"},
+	{id: "go-node", name: "nodeipc client → node-ipc server", server: "node", client: "go", style: "typical"},
+	{id: "node-go", name: "node-ipc client → nodeipc server", server: "go", client: "node"},
+	{id: "raw", name: "raw bytes echo (no JSON)", server: "raw", client: "raw"},
 }
+
+// noSpinLane is the typical lane with ReadSpin 0 on both peers, in the load
+// and rates lanes.
+var noSpinLane = lane{id: "typical-nospin", name: "nodeipc → nodeipc, ReadSpin 0", server: "go", client: "go",
+	style: "typical", noSpin: true}
+
+// extraLanes are the lanes of their own tables.
+var extraLanes = []string{"load", "rates", "idle"}
+
+// extraTransports are the transports the extra lanes run over.
+var extraTransports = []string{"unix", "tcp"}
 
 // allTransports is the default run, in order.
 var allTransports = []string{"unix", "tcp", "tls", "udp4"}
 
+func allLaneIDs() []string {
+	var ids []string
+	for _, l := range lanes {
+		ids = append(ids, l.id)
+	}
+	return append(ids, extraLanes...)
+}
+
 var (
-	flagTransports = flag.String("transports", strings.Join(allTransports, ","), "transports to run: "+strings.Join(allTransports, ", "))
+	flagTransports = flag.String("transports", strings.Join(allTransports, ","), "transports to run: "+strings.Join(allTransports, ", ")+" (load, rates and idle: unix and tcp only)")
+	flagLanes      = flag.String("lanes", strings.Join(allLaneIDs(), ","), "lanes to run: "+strings.Join(allLaneIDs(), ", "))
 	flagCount      = flag.Int("count", 200000, "measured round trips per throughput pass")
-	flagLatCount   = flag.Int("latency-count", 20000, "measured round trips per latency pass")
+	flagLatCount   = flag.Int("latency-count", 20000, "measured round trips per latency pass (and per load pass)")
 	flagReps       = flag.Int("reps", 3, "repetitions (the median is reported)")
 	flagUDPTimeout = flag.Duration("udp-timeout", time.Second, "UDP: a request without a reply this long is counted lost")
+	flagRates      = flag.String("rates", "1000,10000", "rates lane: requests a second, all connections together")
+	flagRateConns  = flag.Int("rate-conns", 10, "rates lane: client connections")
+	flagRateWarmup = flag.Duration("rate-warmup", time.Second, "rates lane: paced before the measured window")
+	flagRateFor    = flag.Duration("rate-duration", 5*time.Second, "rates lane: the measured window")
+	flagIdleConns  = flag.Int("idle-conns", 10000, "idle lane: connections")
+	flagIdleSettle = flag.Duration("idle-settle", time.Second, "idle lane: wait before each memory reading")
 	flagQuick      = flag.Bool("quick", false, "small counts, one repetition")
-	flagMarkdown   = flag.Bool("markdown", false, "print a README-ready markdown table")
+	flagMarkdown   = flag.Bool("markdown", false, "print README-ready markdown tables")
 	flagJSON       = flag.String("json", "", "also write the results to this JSON file")
-	flagPin        = flag.Bool("pin", false, "run each lane's server on CPU 0 and its client on CPU 1 (Linux, with taskset)")
+	flagPin        = flag.Bool("pin", false, "run each pass's server on CPU 0 and its client on CPU 1 (Linux, with taskset)")
 )
 
 func main() {
@@ -99,9 +140,14 @@ func main() {
 		}
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "busy" {
+		busyLoop()
+	}
 	flag.Parse()
 	if *flagQuick {
 		*flagCount, *flagLatCount, *flagReps = 20000, 2000, 1
+		*flagRateWarmup, *flagRateFor = 300*time.Millisecond, time.Second
+		*flagIdleConns, *flagIdleSettle = 1000, 300*time.Millisecond
 	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -126,7 +172,7 @@ func pinCPU(role any) string {
 	return "1"
 }
 
-// pin makes the run pin each lane's server to CPU 0 and its client to CPU 1
+// pin makes the run pin each pass's server to CPU 0 and its client to CPU 1
 // (the same for every lane), with taskset.
 func (b *bench) pin() error {
 	if runtime.GOOS != "linux" {
@@ -163,78 +209,105 @@ func newBench(dir string) (*bench, error) {
 		tls: &tlsFiles{Key: certs.Server.KeyFile, Cert: certs.Server.CertFile, CA: certs.CAFile}}, nil
 }
 
-// row is one lane's reported figures: the medians of the repetitions, and
-// the UDP losses of all its passes.
-type row struct {
-	Transport, Lane              string
-	RTTPerSec, P50us, P99us, CPU float64
-	RSSServerMiB, RSSClientMiB   float64
-	Lost                         int     // requests lost, every pass of the lane
-	LostPct                      float64 // of the requests measured
+// plan is what one run measures.
+type plan struct {
+	transports []string
+	lanes      []lane          // round-trip lanes
+	extra      map[string]bool // load, rates, idle
+	reps       int
+	count      int // round trips per throughput pass
+	latCount   int // per latency pass
+	rates      []float64
+	rateConns  int
+	rateWarmup time.Duration
+	rateFor    time.Duration
+	idleConns  int
+	idleSettle time.Duration
 }
 
-// measureAll runs every lane over every transport reps times (throughput,
-// then latency) and reports one row per lane, transport by transport.
-func (b *bench) measureAll(transports []string, reps, count, latCount int, progress io.Writer) ([]row, error) {
-	type key struct{ transport, lane string }
-	thr := map[key][]measure{}
-	lat := map[key][]measure{}
-	for rep := 0; rep < reps; rep++ {
-		order := append([]lane(nil), lanes...)
-		if rep%2 == 1 {
-			for i, j := 0, len(order)-1; i < j; i, j = i+1, j-1 {
-				order[i], order[j] = order[j], order[i]
-			}
-		}
-		for _, tr := range transports {
-			for _, l := range order {
-				k := key{tr, l.name}
-				m, err := b.runLane(tr, l, 64, count, count/10)
-				if err != nil {
-					return nil, fmt.Errorf("%s over %s: %w", l.name, tr, err)
-				}
-				thr[k] = append(thr[k], m)
-				ml, err := b.runLane(tr, l, 1, latCount, latCount/10)
-				if err != nil {
-					return nil, fmt.Errorf("%s over %s (latency): %w", l.name, tr, err)
-				}
-				lat[k] = append(lat[k], ml)
-				loss := ""
-				if m.Lost+ml.Lost > 0 {
-					loss = fmt.Sprintf("  lost %d+%d", m.Lost, ml.Lost)
-				}
-				fmt.Fprintf(progress, "rep %d %-4s %-34s %10.0f rtt/s  p50 %6.1f µs%s\n", rep+1, tr, l.name,
-					m.RTTPerSec, ml.P50us, loss)
+// extraTransports are the plan's transports the extra lanes run over.
+func (p plan) extraTransports() []string {
+	var out []string
+	for _, tr := range p.transports {
+		for _, e := range extraTransports {
+			if tr == e {
+				out = append(out, tr)
 			}
 		}
 	}
-	var rows []row
-	for _, tr := range transports {
+	return out
+}
+
+// parseLanes splits a -lanes value into round-trip lanes and extra lanes.
+func parseLanes(s string) ([]lane, map[string]bool, error) {
+	var rt []lane
+	extra := map[string]bool{}
+	for _, id := range strings.Split(s, ",") {
+		id = strings.TrimSpace(id)
+		found := false
 		for _, l := range lanes {
-			k := key{tr, l.name}
-			t, lt := median(thr[k]), median(lat[k])
-			r := row{Transport: tr, Lane: l.name, RTTPerSec: t.RTTPerSec, P50us: lt.P50us, P99us: lt.P99us,
-				CPU: t.cpu, RSSServerMiB: t.rssServer, RSSClientMiB: t.rssCl}
-			sent := 0
-			for _, m := range append(append([]measure(nil), thr[k]...), lat[k]...) {
-				r.Lost += m.Lost
-				sent += m.Count + m.Lost
+			if l.id == id {
+				rt, found = append(rt, l), true
 			}
-			if sent > 0 {
-				r.LostPct = 100 * float64(r.Lost) / float64(sent)
+		}
+		for _, e := range extraLanes {
+			if e == id {
+				extra[id], found = true, true
 			}
-			rows = append(rows, r)
+		}
+		if !found {
+			return nil, nil, fmt.Errorf("unknown lane %q (want %s)", id, strings.Join(allLaneIDs(), ", "))
 		}
 	}
-	return rows, nil
+	// The table's order, whatever the order asked.
+	sort.SliceStable(rt, func(i, j int) bool { return laneIndex(rt[i].id) < laneIndex(rt[j].id) })
+	return rt, extra, nil
+}
+
+func laneIndex(id string) int {
+	for i, l := range lanes {
+		if l.id == id {
+			return i
+		}
+	}
+	return len(lanes)
+}
+
+func parseRates(s string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || r <= 0 {
+			return nil, fmt.Errorf("bad rate %q: want requests a second, above 0", f)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// report is everything one run measured.
+type report struct {
+	Lanes []row     `json:"lanes"`
+	Load  []loadRow `json:"load,omitempty"`
+	Rates []rateRow `json:"rates,omitempty"`
+	Idle  []idleRow `json:"idle,omitempty"`
 }
 
 func run() error {
-	transports := strings.Split(*flagTransports, ",")
-	for _, tr := range transports {
+	p := plan{reps: *flagReps, count: *flagCount, latCount: *flagLatCount, rateConns: *flagRateConns,
+		rateWarmup: *flagRateWarmup, rateFor: *flagRateFor, idleConns: *flagIdleConns, idleSettle: *flagIdleSettle}
+	p.transports = strings.Split(*flagTransports, ",")
+	for _, tr := range p.transports {
 		if !isTransport(tr) {
 			return fmt.Errorf("unknown transport %q (want %s)", tr, strings.Join(allTransports, ", "))
 		}
+	}
+	var err error
+	if p.lanes, p.extra, err = parseLanes(*flagLanes); err != nil {
+		return err
+	}
+	if p.rates, err = parseRates(*flagRates); err != nil {
+		return err
 	}
 	dir, err := os.MkdirTemp("", "nodeipc-bench-certs")
 	if err != nil {
@@ -254,33 +327,92 @@ func run() error {
 	nodeVersion, _ := exec.Command("node", "--version").Output()
 	fmt.Printf("machine: %d cores, %s, Node %s, %s/%s\n", runtime.NumCPU(), runtime.Version(),
 		strings.TrimSpace(string(nodeVersion)), runtime.GOOS, runtime.GOARCH)
-	fmt.Printf("method: 64-byte payload (101-byte frames); %d round trips with 64 in flight; %d with 1 in flight; median of %d\n",
-		*flagCount, *flagLatCount, *flagReps)
+	fmt.Printf("round trips: %d with 64 in flight, %d with 1 in flight, median of %d; frames of 100-101 bytes\n",
+		p.count, p.latCount, p.reps)
+	fmt.Println("typical: client c.Emit(event, Req{Seq, Payload}) and m.Decode(&reply); server srv.Emit(m.Socket, event, m.Data)")
+	fmt.Println("CPU: user+system of server and client over the measured requests")
 	fmt.Printf("tls: one-way, server verified against a CA made for the run; udp4: a request is lost after %v without a reply\n", b.udpTimeout)
+	if p.extra["load"] {
+		fmt.Println("load: a separate busy-loop process (one core) runs through each loaded pass")
+	}
+	if p.extra["rates"] {
+		fmt.Printf("rates: %d connections in one client process, one %v ticker; %v warm-up, %v measured\n",
+			p.rateConns, tickEvery, p.rateWarmup, p.rateFor)
+	}
+	if p.extra["idle"] {
+		fmt.Printf("idle: %d plain connections from one client process, one request each, then idle; memory read after %v; open files: up to %d a process here\n",
+			p.idleConns, p.idleSettle, fdLimit())
+	}
 	if b.taskset != "" {
-		fmt.Println("pinned: every lane's server on CPU 0, its client on CPU 1")
+		fmt.Println("pinned: every pass's server on CPU 0, its client on CPU 1 (the busy loop unpinned)")
 	}
 	fmt.Println()
 
-	rows, err := b.measureAll(transports, *flagReps, *flagCount, *flagLatCount, os.Stderr)
+	rep, err := b.measure(p, os.Stderr)
 	if err != nil {
 		return err
 	}
 	fmt.Println()
 	if *flagMarkdown {
-		printMarkdown(os.Stdout, rows)
+		printMarkdown(os.Stdout, rep)
 	} else {
-		printText(os.Stdout, rows)
+		printText(os.Stdout, rep)
 	}
 	fmt.Println()
-	printRatios(os.Stdout, transports, rows)
+	printRatios(os.Stdout, p.transports, rep)
 	if *flagJSON != "" {
-		j, _ := json.MarshalIndent(rows, "", "  ")
+		j, _ := json.MarshalIndent(rep, "", "  ")
 		if err := os.WriteFile(*flagJSON, j, 0o644); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// measure runs the plan: every repetition runs each lane once over each
+// transport, in an order reversed every other repetition.
+func (b *bench) measure(p plan, progress io.Writer) (report, error) {
+	rt := newRoundTrips()
+	ld := newLoadRuns()
+	rs := newRateRuns()
+	id := newIdleRuns()
+	for rep := 0; rep < p.reps; rep++ {
+		rev := rep%2 == 1
+		if len(p.lanes) > 0 {
+			if err := b.roundTrips(p, rt, rep, rev, progress); err != nil {
+				return report{}, err
+			}
+		}
+		if p.extra["load"] {
+			if err := b.loadLanes(p, ld, rep, rev, progress); err != nil {
+				return report{}, err
+			}
+		}
+		if p.extra["rates"] {
+			if err := b.rateLanes(p, rs, rep, rev, progress); err != nil {
+				return report{}, err
+			}
+		}
+		if p.extra["idle"] {
+			if err := b.idleLanes(p, id, rep, rev, progress); err != nil {
+				return report{}, err
+			}
+		}
+	}
+	var r report
+	if len(p.lanes) > 0 {
+		r.Lanes = rt.rows(p)
+	}
+	if p.extra["load"] {
+		r.Load = ld.rows(p)
+	}
+	if p.extra["rates"] {
+		r.Rates = rs.rows(p)
+	}
+	if p.extra["idle"] {
+		r.Idle = id.rows(p)
+	}
+	return r, nil
 }
 
 func isTransport(tr string) bool {
@@ -294,193 +426,23 @@ func isTransport(tr string) bool {
 
 func datagram(transport string) bool { return strings.HasPrefix(transport, "udp") }
 
-// lossText is a row's loss figure: none for stream transports, which cannot
-// lose a frame without failing the lane.
-func lossText(r row) string {
-	if !datagram(r.Transport) {
-		return "–"
-	}
-	if r.Lost == 0 {
-		return "0"
-	}
-	return fmt.Sprintf("%d (%.3f%%)", r.Lost, r.LostPct)
-}
-
-func printMarkdown(w io.Writer, rows []row) {
-	fmt.Fprintln(w, "| transport | lane | round trips/s (64 in flight) | p50 µs (1 in flight) | p99 µs | CPU s | peak RSS server / client MiB | lost |")
-	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|")
-	for _, r := range rows {
-		fmt.Fprintf(w, "| %s | %s | %.0f | %.1f | %.1f | %.2f | %.0f / %.0f | %s |\n", r.Transport, r.Lane,
-			r.RTTPerSec, r.P50us, r.P99us, r.CPU, r.RSSServerMiB, r.RSSClientMiB, lossText(r))
-	}
-}
-
-func printText(w io.Writer, rows []row) {
-	fmt.Fprintf(w, "%-5s %-34s %14s %10s %10s %8s %16s %s\n", "", "lane", "rtt/s @64", "p50 µs @1", "p99 µs @1", "CPU s", "RSS srv/cli MiB", "lost")
-	for _, r := range rows {
-		fmt.Fprintf(w, "%-5s %-34s %14.0f %10.1f %10.1f %8.2f %8.0f/%-7.0f %s\n", r.Transport, r.Lane,
-			r.RTTPerSec, r.P50us, r.P99us, r.CPU, r.RSSServerMiB, r.RSSClientMiB, lossText(r))
-	}
-}
-
-// printRatios compares nodeipc to node-ipc, transport by transport.
-func printRatios(w io.Writer, transports []string, rows []row) {
-	find := func(tr, name string) row {
-		for _, r := range rows {
-			if r.Transport == tr && r.Lane == name {
-				return r
-			}
-		}
-		return row{}
-	}
-	for _, tr := range transports {
-		n, g := find(tr, lanes[0].name), find(tr, lanes[1].name)
-		ratio := 0.0
-		if n.RTTPerSec > 0 {
-			ratio = g.RTTPerSec / n.RTTPerSec
-		}
-		fmt.Fprintf(w, "%s: nodeipc→nodeipc does %.1fx the round trips/s of node-ipc→node-ipc; p50 latency %.1f µs vs %.1f µs\n",
-			tr, ratio, g.P50us, n.P50us)
-	}
-}
-
-func median(ms []measure) measure {
-	if len(ms) == 0 {
-		return measure{}
-	}
-	s := append([]measure(nil), ms...)
-	sort.Slice(s, func(i, j int) bool { return s[i].RTTPerSec < s[j].RTTPerSec })
-	m := s[len(s)/2]
-	// Latency passes sort by their own figure.
-	sort.Slice(s, func(i, j int) bool { return s[i].P50us < s[j].P50us })
-	m.P50us, m.P99us = s[len(s)/2].P50us, s[len(s)/2].P99us
-	return m
-}
-
-// runLane starts a server process, then a client process, and returns the
-// client's figures with both processes' CPU time and peak memory. Every
-// request must end, answered or (UDP) lost, and at least one must be
-// answered.
-func (b *bench) runLane(transport string, l lane, inflight, count, warmup int) (measure, error) {
-	opts := map[string]any{"transport": transport, "lib": 14}
-	switch {
-	case transport == "unix":
-		dir, err := os.MkdirTemp("", "nb")
-		if err != nil {
-			return measure{}, err
-		}
-		defer os.RemoveAll(dir)
-		opts["path"] = filepath.Join(dir, "b.sock")
-	case datagram(transport):
-		port, cport := freePort(transport), freePort(transport)
-		for i := 0; cport == port && i < 10; i++ {
-			cport = freePort(transport)
-		}
-		opts["host"], opts["port"], opts["cport"] = "127.0.0.1", port, cport
-		opts["timeout_ms"] = max(1, b.udpTimeout.Milliseconds())
-		if b.dropEvery > 0 {
-			opts["drop_every"] = b.dropEvery
-		}
-	default:
-		opts["host"], opts["port"] = "127.0.0.1", freePort("tcp")
-	}
-	if transport == "tls" {
-		opts["tls"] = b.tls
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-
-	opts["role"] = "server"
-	srv := b.command(ctx, l.server, opts)
-	stdin, _ := srv.StdinPipe()
-	out, _ := srv.StdoutPipe()
-	srv.Stderr = os.Stderr
-	if err := srv.Start(); err != nil {
-		return measure{}, err
-	}
-	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
-	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || !strings.Contains(line, "ready") {
-		return measure{}, fmt.Errorf("server did not start (%q, %v)", line, err)
-	}
-
-	opts["role"], opts["inflight"], opts["count"], opts["warmup"] = "client", inflight, count, warmup
-	cl := b.command(ctx, l.client, opts)
-	cl.Stderr = os.Stderr
-	stdout, err := cl.Output()
-	if err != nil {
-		return measure{}, fmt.Errorf("client: %w", err)
-	}
-	stdin.Close()
-	_ = srv.Wait()
-	var m measure
-	found := false
-	for _, line := range strings.Split(string(stdout), "\n") {
-		if strings.Contains(line, `"result"`) {
-			if err := json.Unmarshal([]byte(line), &m.result); err != nil {
-				return m, err
-			}
-			found = true
+// ordered returns ls, reversed when rev.
+func ordered[T any](ls []T, rev bool) []T {
+	out := append([]T(nil), ls...)
+	if rev {
+		for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+			out[i], out[j] = out[j], out[i]
 		}
 	}
-	switch {
-	case !found:
-		return m, fmt.Errorf("no result from the client: %q", stdout)
-	case m.Count == 0:
-		return m, errors.New("no round trip completed")
-	case m.Count+m.Lost != count:
-		return m, fmt.Errorf("%d round trips and %d lost of %d", m.Count, m.Lost, count)
-	case m.RTTPerSec <= 0 || m.P50us <= 0 || m.P99us < m.P50us:
-		return m, fmt.Errorf("implausible figures %+v", m.result)
-	}
-	su, cu := usage(srv.ProcessState), usage(cl.ProcessState)
-	m.cpu = su.cpu + cu.cpu
-	m.rssServer, m.rssCl = su.rss, cu.rss
-	return m, nil
+	return out
 }
 
-func (b *bench) command(ctx context.Context, side string, opts map[string]any) *exec.Cmd {
-	var args []string
-	if side == "node" {
-		j, _ := json.Marshal(opts)
-		args = []string{"node", filepath.Join(b.node, "bench.mjs"), string(j)}
-	} else {
-		opts["impl"] = side
-		j, _ := json.Marshal(opts)
-		delete(opts, "impl")
-		args = []string{b.self, "peer", string(j)}
+// med is the median of xs (the upper one of an even count); 0 for none.
+func med(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
 	}
-	if b.taskset != "" {
-		args = append([]string{b.taskset, "-c", pinCPU(opts["role"])}, args...)
-	}
-	c := exec.CommandContext(ctx, args[0], args[1:]...)
-	if side == "node" {
-		c.Dir = b.node
-	}
-	return c
-}
-
-type use struct{ cpu, rss float64 }
-
-func usage(ps *os.ProcessState) use {
-	if ps == nil {
-		return use{}
-	}
-	u := use{cpu: (ps.UserTime() + ps.SystemTime()).Seconds()}
-	u.rss = peakRSS(ps)
-	return u
-}
-
-// freePort returns a port free on 127.0.0.1 for network ("tcp" for TCP and
-// TLS, or a UDP network) a moment ago.
-func freePort(network string) int {
-	if datagram(network) {
-		if pc, err := net.ListenPacket(network, "127.0.0.1:0"); err == nil {
-			defer pc.Close()
-			return pc.LocalAddr().(*net.UDPAddr).Port
-		}
-	} else if l, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
-		defer l.Close()
-		return l.Addr().(*net.TCPAddr).Port
-	}
-	return 18000 + os.Getpid()%1000
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	return s[len(s)/2]
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -12,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -24,8 +26,9 @@ import (
 const event = "benchmark.frame"
 
 type peerOpts struct {
-	Impl      string    `json:"impl"` // "go" or "raw"
-	Role      string    `json:"role"`
+	Impl      string    `json:"impl"`      // "go" or "raw"
+	Role      string    `json:"role"`      // server, client, rates (go) or idle (raw)
+	Style     string    `json:"style"`     // go client: "typical" (the default) or "tuned"
 	Transport string    `json:"transport"` // unix, tcp, tls, udp4
 	Path      string    `json:"path"`
 	Host      string    `json:"host"`
@@ -37,6 +40,12 @@ type peerOpts struct {
 	Warmup    int       `json:"warmup"`
 	TimeoutMS int       `json:"timeout_ms"` // UDP: a request without a reply this long is lost
 	DropEvery int       `json:"drop_every"` // raw UDP server: drop every nth datagram (tests of loss counting)
+	NoSpin    bool      `json:"no_spin"`    // go peers: Config.ReadSpin 0
+	MaxConns  int       `json:"max_conns"`  // go server: Config.MaxConnections, when set
+	Conns     int       `json:"conns"`      // rates and idle clients: connections
+	Rate      float64   `json:"rate"`       // rates client: requests a second, all connections together
+	WarmupMS  int       `json:"warmup_ms"`  // rates client: paced before the measured window
+	DuringMS  int       `json:"during_ms"`  // rates client: the measured window
 }
 
 // tlsFiles are the PEM files of a TLS run: the server's key and certificate,
@@ -73,7 +82,7 @@ func runPeer(arg string) error {
 	}
 	if dir := os.Getenv("NODEIPC_BENCH_PROFILE"); dir != "" && o.Impl == "go" {
 		// A CPU profile of this peer, for finding where a lane's time goes.
-		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%s-%d.pprof", o.Transport, o.Role, os.Getpid())))
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%s-%d.pprof", o.Transport, o.label(), os.Getpid())))
 		if err != nil {
 			return err
 		}
@@ -86,6 +95,10 @@ func runPeer(arg string) error {
 	switch {
 	case o.Impl == "go" && o.Role == "server":
 		return goServer(o)
+	case o.Role == "rates":
+		return goRatesClient(o)
+	case o.Role == "idle":
+		return idleClient(o)
 	case o.Impl == "go" && o.udp():
 		return goUDPClient(o)
 	case o.Impl == "go":
@@ -99,6 +112,105 @@ func runPeer(arg string) error {
 	default:
 		return rawClient(o)
 	}
+}
+
+// label names a Go peer's profile: its role, the client's style, and
+// whether it polls.
+func (o peerOpts) label() string {
+	l := o.Role
+	if o.Role == "client" {
+		l += "-" + o.methodName()
+	}
+	if o.NoSpin {
+		l += "-nospin"
+	}
+	return l
+}
+
+func (o peerOpts) methodName() string {
+	if o.Style == "tuned" {
+		return "tuned"
+	}
+	return "typical"
+}
+
+// config is a Go peer's configuration: the defaults, silent, and the
+// lane's settings.
+func (o peerOpts) config() nodeipc.Config {
+	cfg := nodeipc.DefaultConfig()
+	cfg.Silent = true
+	if o.NoSpin {
+		cfg.ReadSpin = 0
+	}
+	if o.MaxConns > 0 {
+		cfg.MaxConnections = o.MaxConns
+	}
+	if o.Transport == "tls" {
+		if o.Role == "server" {
+			cfg.TLS = &nodeipc.TLSConfig{Private: o.TLS.Key, Public: o.TLS.Cert}
+		} else {
+			// One-way TLS: the server is verified against the run's CA.
+			cfg.TLS = &nodeipc.TLSConfig{TrustedConnections: []string{o.TLS.CA}}
+		}
+	}
+	if o.Role != "server" {
+		cfg.MaxRetries = 0
+	}
+	return cfg
+}
+
+// Req is the typical lane's request, and the reply the server echoes: data
+// as a program sends it, a struct with the sequence number as a field.
+type Req struct {
+	Seq     int64  `json:"seq"`
+	Payload string `json:"payload"`
+}
+
+// reqPayload makes a Req's frame as long as a frame of node-ipc's method:
+// 101 bytes with a six-digit sequence number, 100 with five.
+var reqPayload = strings.Repeat("a", 39)
+
+// method is how a Go client makes request seq, and reads the sequence
+// number back from a reply.
+type method interface {
+	request(seq int) any
+	replySeq(m *nodeipc.Message) (int, error)
+}
+
+// typical is the library used as its README teaches: Emit encodes a struct
+// per request, and each reply is decoded into a struct with
+// Message.Decode.
+type typical struct{}
+
+func (typical) request(seq int) any { return Req{Seq: int64(seq), Payload: reqPayload} }
+
+func (typical) replySeq(m *nodeipc.Message) (int, error) {
+	var r Req
+	if err := m.Decode(&r); err != nil {
+		return -1, fmt.Errorf("reply %q: %w", m.Data, err)
+	}
+	return int(r.Seq), nil
+}
+
+// tuned is the hand-tuned client: node-ipc's 64-byte string payload,
+// encoded once and rewritten in place for each request, and the sequence
+// number read from the reply's bytes by hand.
+type tuned struct{ pl *reusedPayload }
+
+func (t tuned) request(seq int) any { return t.pl.of(seq) }
+
+func (tuned) replySeq(m *nodeipc.Message) (int, error) {
+	if n := seqOf(m.Data); n >= 0 {
+		return n, nil
+	}
+	return -1, fmt.Errorf("no sequence number in the reply %q", m.Data)
+}
+
+func (o peerOpts) method() method {
+	if o.Style == "tuned" {
+		return tuned{newReusedPayload()}
+	}
+	return typical{}
 }
 
 // payload is the 64-byte benchmark string: an 8-hex-digit sequence number
@@ -145,13 +257,33 @@ func hex8(n int) []byte {
 
 func ready() { fmt.Println(`{"ev":"ready"}`) }
 
-// goServer echoes every frame to its sender, over any transport.
-func goServer(o peerOpts) error {
-	cfg := nodeipc.DefaultConfig()
-	cfg.Silent = true
-	if o.Transport == "tls" {
-		cfg.TLS = &nodeipc.TLSConfig{Private: o.TLS.Key, Public: o.TLS.Cert}
+// control answers the run on stdin until it closes: to the line "stats" a
+// peer prints the CPU time it has used and its resident memory now.
+//
+// With NODEIPC_BENCH_PROFILE set, it also writes a heap profile there at
+// each "stats", the last one kept (for the idle lane: with every
+// connection open).
+func control(o peerOpts) {
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		if sc.Text() != "stats" {
+			continue
+		}
+		if dir := os.Getenv("NODEIPC_BENCH_PROFILE"); dir != "" {
+			if f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%s-heap-%d.pprof", o.Transport, o.label(), os.Getpid()))); err == nil {
+				_ = pprof.Lookup("heap").WriteTo(f, 0)
+				f.Close()
+			}
+		}
+		fmt.Printf("{\"ev\":\"stats\",\"cpu_us\":%d,\"rss_kib\":%d,\"goroutines\":%d}\n",
+			selfCPU().Microseconds(), selfRSSKiB(), runtime.NumGoroutine())
 	}
+}
+
+// goServer echoes every frame to its sender, over any transport, as the
+// README teaches: the received data, emitted back as it is.
+func goServer(o peerOpts) error {
+	cfg := o.config()
 	srv, err := nodeipc.NewServer(o.Transport, o.address(), &cfg)
 	if err != nil {
 		return err
@@ -161,7 +293,7 @@ func goServer(o peerOpts) error {
 		return err
 	}
 	ready()
-	_, _ = io.Copy(io.Discard, os.Stdin)
+	control(o)
 	return srv.Shutdown(context.Background())
 }
 
@@ -177,6 +309,7 @@ func goServer(o peerOpts) error {
 // process.
 type stats struct {
 	warmup, total int
+	cpu0          time.Duration // this process's CPU time when the measured requests began
 	base          time.Time
 	sent          []time.Duration // since base
 	ended         []bool
@@ -203,7 +336,15 @@ func (s *stats) begin() {
 	s.lastReply = time.Now()
 	if s.warmup == 0 {
 		s.start = s.lastReply
+		s.measuring()
 	}
+}
+
+// measuring notes this process's CPU time as the measured requests begin,
+// and tells the run, which asks the server for its own.
+func (s *stats) measuring() {
+	s.cpu0 = selfCPU()
+	fmt.Println(`{"ev":"measuring"}`)
 }
 
 // got records the reply to seq; it reports false for a reply that ends
@@ -227,6 +368,7 @@ func (s *stats) end(seq int, now time.Time) {
 	s.resolved++
 	if s.resolved == s.warmup {
 		s.start, s.last = now, now
+		s.measuring()
 	}
 }
 
@@ -255,6 +397,7 @@ func (s *stats) expire(next int, deadline time.Time) int {
 func (s *stats) complete() bool { return s.resolved == s.total }
 
 func (s *stats) print() {
+	cpu := selfCPU() - s.cpu0
 	elapsed := s.last.Sub(s.start)
 	sort.Slice(s.lat, func(i, j int) bool { return s.lat[i] < s.lat[j] })
 	q := func(p float64) float64 {
@@ -269,7 +412,7 @@ func (s *stats) print() {
 		rate = float64(count) / elapsed.Seconds()
 	}
 	b, _ := json.Marshal(map[string]any{"ev": "result", "count": count, "elapsed_ns": elapsed.Nanoseconds(),
-		"rtt_per_sec": rate, "p50_us": q(0.5), "p99_us": q(0.99), "lost": s.lost})
+		"rtt_per_sec": rate, "p50_us": q(0.5), "p99_us": q(0.99), "lost": s.lost, "cpu_us": cpu.Microseconds()})
 	fmt.Println(string(b))
 }
 
@@ -295,34 +438,39 @@ func seqOf(data []byte) int {
 
 // goClient keeps o.Inflight requests in flight over a stream transport.
 func goClient(o peerOpts) error {
-	cfg := nodeipc.DefaultConfig()
-	cfg.Silent = true
-	cfg.MaxRetries = 0
-	if o.Transport == "tls" {
-		// One-way TLS: the server is verified against the run's CA.
-		cfg.TLS = &nodeipc.TLSConfig{TrustedConnections: []string{o.TLS.CA}}
-	}
+	cfg := o.config()
 	c, err := nodeipc.NewClient("bench", o.Transport, o.address(), &cfg)
 	if err != nil {
 		return err
 	}
+	meth := o.method()
 	st := newStats(o)
 	next := 0
-	pl := newReusedPayload()
 	done := make(chan error, 1)
+	finish := func(err error) {
+		select {
+		case done <- err:
+		default:
+		}
+	}
 	send := func() {
 		st.stamp(next)
-		if err := c.Emit(event, pl.of(next)); err != nil {
-			done <- err
+		if err := c.Emit(event, meth.request(next)); err != nil {
+			finish(err)
 		}
 		next++
 	}
 	c.On(event, func(m *nodeipc.Message) {
-		if !st.got(seqOf(m.Data)) {
+		seq, err := meth.replySeq(m)
+		if err != nil {
+			finish(err)
+			return
+		}
+		if !st.got(seq) {
 			return
 		}
 		if st.complete() {
-			done <- nil
+			finish(nil)
 			return
 		}
 		if next < st.total {
@@ -335,7 +483,7 @@ func goClient(o peerOpts) error {
 			send()
 		}
 	})
-	c.On("destroy", func(*nodeipc.Message) { done <- fmt.Errorf("could not connect to %s", o.address()) })
+	c.On("destroy", func(*nodeipc.Message) { finish(fmt.Errorf("could not connect to %s", o.address())) })
 	c.Connect()
 	if err := <-done; err != nil {
 		return err
@@ -384,7 +532,7 @@ func rawServer(o peerOpts) error {
 		return err
 	}
 	ready()
-	go func() { _, _ = io.Copy(io.Discard, os.Stdin); ln.Close() }()
+	go func() { control(o); ln.Close() }()
 	for {
 		c, err := ln.Accept()
 		if err != nil {

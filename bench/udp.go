@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -34,18 +33,17 @@ func stalled(o peerOpts) error {
 // goUDPClient is a nodeipc UDP endpoint keeping o.Inflight requests in
 // flight to the server.
 func goUDPClient(o peerOpts) error {
-	cfg := nodeipc.DefaultConfig()
-	cfg.Silent = true
+	cfg := o.config()
 	// Any free port: unlike node-ipc, nodeipc binds port 0 as asked.
 	end, err := nodeipc.NewServer(o.Transport, net.JoinHostPort(o.Host, "0"), &cfg)
 	if err != nil {
 		return err
 	}
 	to := nodeipc.UDPPeer(o.Host, o.Port)
+	meth := o.method()
 	st := newStats(o)
-	var mu sync.Mutex // st, next and pl: replies and the sweep
+	var mu sync.Mutex // st, next and meth: replies and the sweep
 	next := 0
-	pl := newReusedPayload()
 	done := make(chan error, 1)
 	finish := func(err error) {
 		select {
@@ -55,15 +53,19 @@ func goUDPClient(o peerOpts) error {
 	}
 	send := func() {
 		st.stamp(next)
-		if err := end.Emit(to, event, pl.of(next)); err != nil {
+		if err := end.Emit(to, event, meth.request(next)); err != nil {
 			finish(err)
 		}
 		next++
 	}
 	end.On(event, func(m *nodeipc.Message) {
+		seq, err := meth.replySeq(m)
+		if err != nil {
+			return // a garbled datagram: its request ends as lost
+		}
 		mu.Lock()
 		defer mu.Unlock()
-		if !st.got(seqOf(m.Data)) {
+		if !st.got(seq) {
 			return
 		}
 		if st.complete() {
@@ -128,7 +130,7 @@ func rawUDPServer(o peerOpts) error {
 		return err
 	}
 	ready()
-	go func() { _, _ = io.Copy(io.Discard, os.Stdin); pc.Close() }()
+	go func() { control(o); pc.Close() }()
 	buf := make([]byte, 64<<10)
 	for seen := 1; ; seen++ {
 		n, from, err := pc.ReadFromUDPAddrPort(buf)

@@ -12,8 +12,17 @@
 // to the server's address; a request without a reply within "timeout_ms" is
 // counted lost).
 //
-// The server echoes each frame to its sender and prints {"ev":"ready"}; it
-// exits when stdin closes. The client prints one result line and exits.
+// The server echoes each frame to its sender and prints {"ev":"ready"}; to
+// the line "stats" on stdin it prints its CPU time and resident memory
+// ({"ev":"stats","cpu_us","rss_kib"}), and it exits when stdin closes
+// ("max_conns" raises node-ipc's maxConnections). The client prints
+// {"ev":"measuring"} when its measured requests begin, then one result line
+// (with its own CPU time since, "cpu_us"), and exits.
+//
+// Role "rates" is a client process of "conns" connections, paced together
+// to "rate" requests a second by one 1 ms timer: each connection sends
+// rate/conns a second, taking turns; "warmup_ms" paced, then "during_ms"
+// measured, then it waits for every reply and prints the window's figures.
 import { createRequire } from 'node:module';
 
 const opts = JSON.parse(process.argv[2] || '{}');
@@ -28,6 +37,15 @@ async function load(lib) {
 
 const ipc = await load(Number(opts.lib || 14));
 Object.assign(ipc.config, { silent: true, maxRetries: 0 }, opts.config || {});
+if (opts.max_conns) ipc.config.maxConnections = opts.max_conns;
+const cpuUS = () => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
+const print = (o) => process.stdout.write(JSON.stringify(o) + '\n');
+const pad = 'a'.repeat(56);
+const payload = (seq) => seq.toString(16).padStart(8, '0') + pad;
+const seqOf = (data) => (typeof data === 'string' ? parseInt(data.slice(0, 8), 16) : NaN);
 const udp = opts.transport === 'udp4' || opts.transport === 'udp6';
 if (opts.transport === 'tls') {
   // One-way TLS: node-ipc's tls settings, key and certificate files on the
@@ -38,14 +56,25 @@ if (opts.transport === 'tls') {
 }
 
 if (opts.role === 'server') {
-  const ready = () => process.stdout.write(JSON.stringify({ ev: 'ready' }) + '\n');
+  const ready = () => print({ ev: 'ready' });
   if (opts.transport === 'unix') ipc.serve(opts.path, ready);
   else if (udp) ipc.serveNet(opts.host, opts.port, opts.transport, ready);
   else ipc.serveNet(opts.host, opts.port, ready);
   ipc.server.on(EVENT, (data, socket) => ipc.server.emit(socket, EVENT, data));
   ipc.server.start();
-  process.stdin.resume();
+  let input = '';
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', (chunk) => {
+    input += chunk;
+    for (let i; (i = input.indexOf('\n')) >= 0; input = input.slice(i + 1)) {
+      if (input.slice(0, i) === 'stats') {
+        print({ ev: 'stats', cpu_us: cpuUS(), rss_kib: Math.round(process.memoryUsage.rss() / 1024) });
+      }
+    }
+  });
   process.stdin.on('end', () => process.exit(0));
+} else if (opts.role === 'rates') {
+  rates();
 } else {
   const inflight = opts.inflight || 64;
   const warmup = opts.warmup || 0;
@@ -60,7 +89,7 @@ if (opts.role === 'server') {
   const ended = new Uint8Array(total); // answered or given up
   const lat = new Float64Array(opts.count || 100000);
   let nlat = 0;
-  const pad = 'a'.repeat(56);
+  let cpu0 = 0;
   let next = 0;
   let resolved = 0; // requests ended, warm-up included
   let lost = 0; // measured requests given up
@@ -69,7 +98,10 @@ if (opts.role === 'server') {
   let last = 0;
   let lastReply = 0; // or the start of the pass
   let emit;
-  const payload = (seq) => seq.toString(16).padStart(8, '0') + pad;
+  const measuring = () => {
+    cpu0 = cpuUS();
+    print({ ev: 'measuring' });
+  };
   const send = () => {
     sent[next] = now();
     emit(payload(next));
@@ -78,21 +110,25 @@ if (opts.role === 'server') {
   const end = (seq, at) => {
     ended[seq] = 1;
     resolved++;
-    if (resolved === warmup) t0 = last = at;
+    if (resolved === warmup) {
+      t0 = last = at;
+      measuring();
+    }
   };
   const finish = () => {
+    const cpu = cpuUS() - cpu0;
     const elapsed = Math.round(last - t0);
     const got = lat.subarray(0, nlat).sort();
     const q = (p) => (got.length ? got[Math.min(got.length - 1, Math.floor(p * got.length))] / 1000 : 0);
     const count = got.length;
     process.stdout.write(JSON.stringify({
       ev: 'result', count, elapsed_ns: elapsed, rtt_per_sec: elapsed > 0 ? count / (elapsed / 1e9) : 0,
-      p50_us: q(0.5), p99_us: q(0.99), lost,
+      p50_us: q(0.5), p99_us: q(0.99), lost, cpu_us: cpu,
     }) + '\n');
     process.exit(0);
   };
   const reply = (data) => {
-    const seq = typeof data === 'string' ? parseInt(data.slice(0, 8), 16) : NaN;
+    const seq = seqOf(data);
     if (!(seq >= 0 && seq < total) || ended[seq]) return; // late or garbled
     const at = now();
     lastReply = at;
@@ -125,7 +161,10 @@ if (opts.role === 'server') {
   };
   const begin = () => {
     lastReply = now();
-    if (warmup === 0) t0 = lastReply;
+    if (warmup === 0) {
+      t0 = lastReply;
+      measuring();
+    }
     for (let i = 0; i < inflight && next < total; i++) send();
     if (udp) setInterval(expire, Math.max(1, timeoutMS / 10));
   };
@@ -147,5 +186,101 @@ if (opts.role === 'server') {
     const start = () => ipc.of.bench.on('connect', connected);
     if (opts.transport === 'unix') ipc.connectTo('bench', opts.path, start);
     else ipc.connectToNet('bench', opts.host, opts.port, start);
+  }
+}
+
+// rates is the paced client: see the top of this file. Connection i's k-th
+// request is due (k + i/conns) / (rate/conns) seconds into the pass.
+function rates() {
+  const conns = opts.conns || 10;
+  const rate = opts.rate || 1000;
+  const warmupMS = opts.warmup_ms || 0;
+  const endMS = warmupMS + (opts.during_ms || 5000);
+  const perConn = rate / conns;
+  const due = (i, ms) => {
+    const x = (ms / 1000) * perConn - i / conns;
+    return x < 0 ? 0 : Math.floor(x) + 1;
+  };
+  let sentAt = new Float64Array(Math.ceil((rate * endMS) / 1000) + conns + 64); // ms since the pass began, -1 when answered
+  const lat = [];
+  let seq = 0;
+  let answered = 0;
+  let seq0 = Infinity; // the window's first request, once it begins
+  let seq1 = -1;
+  let w0 = 0;
+  let w1 = 0;
+  let cpu0 = 0;
+  let started = false;
+  let start = 0;
+  const fail = (msg) => {
+    process.stderr.write(msg + '\n');
+    process.exit(1);
+  };
+  const finish = () => {
+    const cpu = cpuUS() - cpu0;
+    const got = Float64Array.from(lat).sort();
+    const q = (p) => (got.length ? got[Math.min(got.length - 1, Math.floor(p * got.length))] * 1000 : 0);
+    const elapsed = (w1 - w0) * 1e6;
+    print({
+      ev: 'result', count: got.length, sent: seq1 - seq0, elapsed_ns: Math.round(elapsed),
+      rtt_per_sec: elapsed > 0 ? (seq1 - seq0) / (elapsed / 1e9) : 0, p50_us: q(0.5), p99_us: q(0.99), cpu_us: cpu,
+    });
+    process.exit(0);
+  };
+  const reply = (data) => {
+    const s = seqOf(data);
+    if (!(s >= 0 && s < seq) || sentAt[s] < 0) fail(`a reply to request ${data}, which is not waiting`);
+    if (s >= seq0 && (seq1 < 0 || s < seq1)) lat.push(performance.now() - start - sentAt[s]);
+    sentAt[s] = -1;
+    answered++;
+    if (seq1 >= 0 && answered === seq) finish();
+  };
+  const clients = [];
+  const sent = new Array(conns).fill(0);
+  const tick = () => {
+    const t = performance.now() - start;
+    for (let i = 0; i < conns; i++) {
+      for (const n = due(i, t); sent[i] < n; sent[i]++) {
+        if (seq >= sentAt.length) {
+          // A late timer has more due than planned for.
+          const more = new Float64Array(2 * sentAt.length);
+          more.set(sentAt);
+          sentAt = more;
+        }
+        sentAt[seq] = performance.now() - start;
+        clients[i].emit(EVENT, payload(seq));
+        seq++;
+      }
+    }
+    if (!started && t >= warmupMS) {
+      started = true;
+      w0 = t;
+      seq0 = seq;
+      cpu0 = cpuUS();
+      print({ ev: 'measuring' });
+    } else if (started && t >= endMS) {
+      w1 = t;
+      seq1 = seq;
+      clearInterval(timer);
+      setTimeout(() => fail(`${seq - answered} of ${seq} requests unanswered 10 s after the last`), 10000).unref();
+      if (answered === seq) finish();
+    }
+  };
+  let timer;
+  let connected = 0;
+  for (let i = 0; i < conns; i++) {
+    const id = `bench${i}`;
+    const onConnect = () => {
+      const c = ipc.of[id];
+      clients[i] = c;
+      c.on(EVENT, reply);
+      if (++connected === conns) {
+        start = performance.now();
+        timer = setInterval(tick, 1);
+      }
+    };
+    const begin = () => ipc.of[id].on('connect', onConnect);
+    if (opts.transport === 'unix') ipc.connectTo(id, opts.path, begin);
+    else ipc.connectToNet(id, opts.host, opts.port, begin);
   }
 }
