@@ -7,7 +7,8 @@
 // "tcp" | "udp4": a UDP server, which requests another by {address, port}), path, host, port, id, companion (false: plain node-ipc, no
 // companion), acks, timeout, helloTimeout, maxOutboxBytes, maxInFlight,
 // durable (a file: the receiver appends "session seq" for each message of
-// event "m" and answers delivered(session) from it), retry (client retry
+// event "m" and answers delivered(session) from it; with recordOnly it only
+// appends), retry (client retry
 // ms), events (node-ipc events to report, default []), quiet (no progress
 // lines).
 //
@@ -94,7 +95,7 @@ const options = {
 for (const k of ['timeout', 'helloTimeout', 'maxOutboxBytes', 'maxInFlight', 'ackEvery']) {
   if (opts[k] !== undefined) options[k] = opts[k];
 }
-if (opts.durable) options.delivered = (session) => record.get(session) ?? 0;
+if (opts.durable && !opts.recordOnly) options.delivered = (session) => record.get(session) ?? 0;
 
 let endpoint;
 if (isServer && transport === 'udp4') {
