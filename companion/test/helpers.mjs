@@ -75,6 +75,7 @@ export class Peer {
         reject(new Error(`${this.name}: no "${ev}" line within ${deadline} ms; last lines:\n` +
           this.#log.map((l) => JSON.stringify(l)).join('\n') + `\nstderr:\n${this.#stderr}`));
       }, deadline);
+      timer.unref();
       w.resolve = (e) => { clearTimeout(timer); resolve(e); };
     });
     return got.then((e) => {
