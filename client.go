@@ -50,6 +50,8 @@ type Client struct {
 
 	live        *IPC // the facade instance whose Config holds the retry settings, read live; or nil
 	logPayloads bool // log every event sent and received (LogPayloads)
+	reqs        *requests
+	ack         *clientAcks // acknowledged delivery (Config.Acks); or nil
 }
 
 // NewClient builds a client for network ("unix", "tcp" or "tls") and address
@@ -77,7 +79,8 @@ func newClient(id, network, address string, cfg *Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{ID: id, cfg: conf, rules: r, network: network, address: address,
-		wake: make(chan struct{}, 1), done: make(chan struct{}), logPayloads: conf.LogPayloads && !conf.Silent}
+		wake: make(chan struct{}, 1), done: make(chan struct{}), logPayloads: conf.LogPayloads && !conf.Silent,
+		reqs: newRequests(conf.MaxRequests)}
 	switch network {
 	case "unix", "local":
 		c.network = "unix"
@@ -105,6 +108,15 @@ func newClient(id, network, address string, cfg *Config) (*Client, error) {
 		if err := assuredClientCheck(c); err != nil {
 			return nil, err
 		}
+	}
+	if err := checkAcks(&conf, r); err != nil {
+		return nil, err
+	}
+	if conf.Acks {
+		if conf.MaxOutboxBytes <= 0 {
+			return nil, errors.New("nodeipc: Acks keeps unacknowledged messages within MaxOutboxBytes, which must be positive")
+		}
+		c.ack = newClientAcks(&conf)
 	}
 	if conf.Sync {
 		c.sync = newSyncQueue(conf.MaxOutboxBytes)
@@ -138,6 +150,9 @@ func (c *Client) Off(event string) { c.events.off(event) }
 // server crashes or the connection breaks is delivered at most once: only
 // an answer from the server (or a request's reply) says it arrived.
 func (c *Client) Emit(event string, data any) error {
+	if c.ack != nil {
+		return c.emitAcked(event, data)
+	}
 	buf := getBuf()
 	defer putBuf(buf)
 	frame, err := c.rules.encode((*buf)[:0], event, data, c.cfg.Encoding)
@@ -156,26 +171,108 @@ func (c *Client) Emit(event string, data any) error {
 
 // send queues an encoded frame on the connection or in the outbox.
 func (c *Client) send(frame []byte) error {
+	_, err := c.sendOn(frame)
+	return err
+}
+
+// sendOn queues an encoded frame on the connection or in the outbox, and
+// returns the connection that took it (nil: the outbox).
+func (c *Client) sendOn(frame []byte) (*conn, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.sendLocked(frame)
+}
+
+// sendLocked is sendOn with c.mu held.
+func (c *Client) sendLocked(frame []byte) (*conn, error) {
 	if c.destroyed || c.closing {
-		return ErrDestroyed
+		return nil, ErrDestroyed
 	}
 	if c.conn != nil {
 		err := c.conn.enqueue(frame)
 		if !errors.Is(err, ErrClosed) {
-			return err
+			return c.conn, err
 		}
 		// The connection is going away; the frame waits for the next one.
 	}
 	if c.cfg.MaxOutboxBytes <= 0 {
-		return ErrNotConnected
+		return nil, ErrNotConnected
 	}
 	if len(c.outbox)+len(frame) > c.cfg.MaxOutboxBytes {
-		return fmt.Errorf("%w: %d bytes held, MaxOutboxBytes is %d", ErrOutboxFull, len(c.outbox), c.cfg.MaxOutboxBytes)
+		return nil, fmt.Errorf("%w: %d bytes held, MaxOutboxBytes is %d", ErrOutboxFull, len(c.outbox), c.cfg.MaxOutboxBytes)
 	}
 	c.outbox = append(c.outbox, frame...)
-	return nil
+	return nil, nil
+}
+
+// Handle registers h to answer the requests for event that the server sends
+// with Request (a Go server, or a node-ipc server through the Node.js
+// companion). A request for an event with no handler is answered with
+// ERR_IPC_NO_HANDLER. A nil h removes the handler.
+func (c *Client) Handle(event string, h RequestHandler) { c.reqs.handle(event, h) }
+
+// Request sends a request for event with data to the server and waits for
+// the reply: its data in a Message (Decode it), a *RemoteError when the
+// server's handler failed, or ctx's error when ctx ends first. While the
+// client is not connected the request waits in the outbox like an emit. It
+// returns ErrConnectionLost at once when the connection the request went
+// out on ends before the reply (it may or may not have been handled), and
+// ErrTooManyRequests when MaxRequests are in flight. Requests bypass the
+// sync queue.
+func (c *Client) Request(ctx context.Context, event string, data any) (*Message, error) {
+	id, p, err := c.reqs.start(event)
+	if err != nil {
+		return nil, err
+	}
+	frame, err := c.rules.appendRequest(nil, id, event, data)
+	if err == nil {
+		// The request is bound to the connection that takes it, under the
+		// lock that connection's end takes before it fails its requests.
+		c.mu.Lock()
+		var cn *conn
+		if cn, err = c.sendLocked(frame); err == nil {
+			c.reqs.sent(p, ownerOf(cn))
+		}
+		c.mu.Unlock()
+	}
+	if err != nil {
+		c.reqs.remove(id)
+		return nil, err
+	}
+	return c.reqs.wait(ctx, id, p)
+}
+
+// ownerOf is a request's owner for a connection: nil (the outbox) for none.
+func ownerOf(cn *conn) any {
+	if cn == nil {
+		return nil
+	}
+	return cn
+}
+
+// RequestStats returns the counts of this client's requests.
+func (c *Client) RequestStats() RequestStats { return c.reqs.stats() }
+
+// extension handles a request or a reply from the server on cn, and
+// reports whether typ was one.
+func (c *Client) extension(cn *conn, typ, data []byte) bool {
+	switch string(typ) {
+	case EventRequest:
+		f, _ := parseFields(data)
+		frame, err := c.reqs.answer(c.rules, &f, cn.context(), nil)
+		if err == nil {
+			err = cn.enqueue(frame)
+		}
+		if err != nil {
+			c.publish("error", err)
+		}
+	case EventReply:
+		f, _ := parseFields(data)
+		c.reqs.end(&f, cn, nil)
+	default:
+		return false
+	}
+	return true
 }
 
 // Connected reports whether the client has a live connection.
@@ -230,7 +327,7 @@ func (c *Client) Disconnect() {
 	}
 	c.closing = true
 	conn := c.conn
-	pendingOutbox := len(c.outbox) > 0
+	pendingOutbox := len(c.outbox) > 0 || c.ack != nil && c.ack.q.len() > 0
 	c.mu.Unlock()
 	if c.sync != nil {
 		// What waits in the sync queue will not be sent: it is reported
@@ -290,6 +387,7 @@ func (c *Client) publish(typ string, err error) {
 func (c *Client) run() {
 	defer close(c.done)
 	defer c.cancel()
+	defer c.reqs.fail(nil, ErrDestroyed)
 	retries := c.retrySettings().maxRetries
 	attempt := 0
 	connectedBefore := false
@@ -409,10 +507,19 @@ func (c *Client) serveConn(nc net.Conn) (error, bool) {
 	cn := newConn(nc, c.rules, c.cfg.FlushTimeout)
 	c.mu.Lock()
 	flushed := len(c.outbox) > 0
-	cn.pending, c.outbox = c.outbox, nil
+	stopAcks := func() {}
+	if c.ack != nil {
+		stopAcks = c.startAcks(cn) // the hello goes first
+		cn.pending = append(cn.pending, c.outbox...)
+		c.outbox = nil
+	} else {
+		cn.pending, c.outbox = c.outbox, nil
+	}
 	c.conn = cn
 	closing := c.closing
+	c.reqs.rebind(cn) // the requests in the outbox go out on cn
 	c.mu.Unlock()
+	defer stopAcks()
 	cn.start()
 	if closing {
 		cn.close(true)
@@ -427,9 +534,12 @@ func (c *Client) serveConn(nc net.Conn) (error, bool) {
 		if c.logPayloads {
 			c.cfg.log("received event", string(typ), json.RawMessage(data))
 		}
-		if c.rules.raw {
+		switch {
+		case c.rules.raw:
 			c.events.emit(&Message{Type: "data", Data: append(json.RawMessage(nil), data...)})
-		} else {
+		case isExtension(typ) && (c.extension(cn, typ, data) || c.ackExtension(cn, typ, data)):
+			return
+		default:
 			c.events.dispatch(typ, data, nil)
 		}
 		if c.sync != nil {
@@ -439,7 +549,16 @@ func (c *Client) serveConn(nc net.Conn) (error, bool) {
 	cn.finish()
 	c.mu.Lock()
 	c.conn = nil
+	c.reqs.fail(cn, ErrConnectionLost)
 	unsent, lost := cn.takeUnsent()
+	if c.ack != nil {
+		// Its messages wait, unacknowledged, to go out again; its
+		// requests have failed; its acknowledgements are made afresh.
+		unsent, lost = nil, 0
+		if c.ack.ready == cn {
+			c.ack.ready = nil
+		}
+	}
 	if len(unsent) > 0 {
 		if c.cfg.MaxOutboxBytes > 0 {
 			c.outbox = append(unsent, c.outbox...)
@@ -558,6 +677,11 @@ func (c *Client) dropOutbox(why string) {
 	c.mu.Lock()
 	n := countFrames(c.outbox, c.rules)
 	c.outbox = nil
+	if a := c.ack; a != nil {
+		n += a.q.len()
+		a.q = ackQueue{}
+		c.wakeFlushLocked()
+	}
 	c.mu.Unlock()
 	if c.sync != nil {
 		n += c.sync.fail(ErrDestroyed) + int(c.syncUnsent.Swap(0))

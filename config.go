@@ -119,6 +119,35 @@ type Config struct {
 	// DefaultFirstMessageTimeout in guarded and assured. Negative: off.
 	IdleTimeout         time.Duration
 	FirstMessageTimeout time.Duration
+	// MaxRequests bounds the requests (Request) in flight at once per client
+	// or server; 0 means DefaultMaxRequests.
+	MaxRequests int
+	// Acks turns on acknowledged delivery, on a client and its server alike
+	// (stream transports, framed JSON): every frame Emit accepts is
+	// delivered once and in order across reconnects and across the
+	// receiver being restarted, or reported unsent. The sender keeps what
+	// is not acknowledged within MaxOutboxBytes (Emit returns
+	// ErrOutboxFull past it); Client.Flush waits until all is acknowledged.
+	// A client refuses a server that does not acknowledge
+	// (ERR_IPC_ACKS_UNSUPPORTED). See PROTOCOL.md.
+	Acks bool
+	// AckTimeout is how long a client waits for the server's answer to its
+	// hello on each connection; 0 means DefaultAckTimeout.
+	AckTimeout time.Duration
+	// AckSessionTimeout is how long a server keeps the unacknowledged
+	// messages of a client whose connection ended; 0 means
+	// DefaultAckSessionTimeout.
+	AckSessionTimeout time.Duration
+	// AckDelivered makes a receiver durable: asked once per sender session
+	// the first time the session connects to this process, it returns the
+	// last sequence number of that session the program has delivered
+	// (recorded with the program's own effects from Message.Session and
+	// Message.Seq) and true, or false when it has no record of the session,
+	// so that a restarted receiver does not deliver again what it delivered
+	// before it died. nil: the record lives in memory only, and a restarted
+	// receiver may deliver again what it had delivered but not yet
+	// acknowledged when it died.
+	AckDelivered func(session string) (delivered uint64, known bool)
 	// AllowedUIDs, when not empty, is the list of user ids a Unix-socket
 	// server accepts, checked with the kernel's peer credentials.
 	AllowedUIDs []int

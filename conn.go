@@ -2,6 +2,7 @@ package nodeipc
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -59,6 +60,13 @@ type conn struct {
 	lastRead atomic.Int64 // the last read that brought bytes
 	gotMsg   atomic.Bool  // a complete message arrived
 	opened   time.Time
+
+	ctx    context.Context // for request handlers: ends with the connection; made on first use
+	cancel context.CancelFunc
+
+	// afterRead, when set, runs on the reader after the frames of each read
+	// were delivered (acknowledged delivery sends its acknowledgements).
+	afterRead func()
 }
 
 func newConn(nc net.Conn, r *rules, flush time.Duration) *conn {
@@ -118,6 +126,21 @@ func (c *conn) enqueue(frame []byte) error {
 	c.pending = append(c.pending, frame...)
 	c.mu.Unlock()
 	return nil
+}
+
+// resend queues frames that must go out whatever MaxPendingBytes says: the
+// messages acknowledged delivery sends again, which its own bound (the
+// outbox's) has admitted already.
+func (c *conn) resend(frames []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != connOpen {
+		return
+	}
+	if len(c.pending) == 0 {
+		c.cond.Signal()
+	}
+	c.pending = append(c.pending, frames...)
 }
 
 // writeNow makes one non-blocking write of b from the calling goroutine,
@@ -373,6 +396,9 @@ const writeChunk = 32 << 10
 func (c *conn) close(flush bool) {
 	c.byUs.Store(true)
 	c.mu.Lock()
+	if c.cancel != nil {
+		c.cancel() // request handlers stop waiting as the connection closes
+	}
 	if !flush {
 		c.aborted.Store(true)
 		c.state = connClosed
@@ -431,6 +457,25 @@ func (c *conn) finish() {
 	c.mu.Unlock()
 	<-c.writerDone
 	c.abort()
+	c.mu.Lock()
+	if c.cancel != nil {
+		c.cancel()
+	}
+	c.mu.Unlock()
+}
+
+// context returns a context that ends when this side starts closing the
+// connection, or when it has ended.
+func (c *conn) context() context.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx == nil {
+		c.ctx, c.cancel = context.WithCancel(context.Background())
+		if c.byUs.Load() {
+			c.cancel()
+		}
+	}
+	return c.ctx
 }
 
 // takeUnsent returns the frames never handed to the socket, for a client to
@@ -516,6 +561,9 @@ func (c *conn) readLoop(deliver func(typ, data []byte), refuse func(*ProtocolErr
 		}
 		if perr != nil {
 			return perr
+		}
+		if c.afterRead != nil && completed {
+			c.afterRead()
 		}
 		if timed && err == nil {
 			// The fair timer: it runs while an unfinished frame waits and

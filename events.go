@@ -17,6 +17,12 @@ type Message struct {
 	// nil on a client.
 	Socket *Socket
 	Err    error // the error of an "error" event; a *ProtocolError for protocol violations
+	// Session and Seq identify a message received through acknowledged
+	// delivery (Config.Acks): the sender's session and the message's number
+	// in it. A durable receiver records them with its effects (see
+	// Config.AckDelivered). Zero otherwise.
+	Session string
+	Seq     uint64
 }
 
 // Decode unmarshals Data into v. Absent data is an error.
@@ -126,6 +132,11 @@ type smallMessage struct {
 // wildcard ones. Data is copied, so a handler may keep the Message. Nothing
 // is allocated for an event nobody listens to.
 func (r *registry) dispatch(typ, data []byte, sock *Socket) {
+	r.dispatchSeq(typ, data, sock, "", 0)
+}
+
+// dispatchSeq is dispatch for a message of acknowledged delivery.
+func (r *registry) dispatchSeq(typ, data []byte, sock *Socket, session string, seq uint64) {
 	hs, wild := r.lookup(typ)
 	if hs == nil && wild == nil {
 		return
@@ -142,6 +153,7 @@ func (r *registry) dispatch(typ, data []byte, sock *Socket) {
 		m = &Message{Data: append(json.RawMessage(nil), data...)}
 	}
 	m.Socket = sock
+	m.Session, m.Seq = session, seq
 	if hs != nil {
 		m.Type = hs.name
 	} else {

@@ -65,7 +65,8 @@ func (ipc *IPC) ServeNet(host string, port int, udpType string, onStart func()) 
 		}
 	default:
 		err := fmt.Errorf("nodeipc: unknown UDP type %q (want udp4 or udp6)", udpType)
-		ipc.Server = &Server{cfg: cfg, initErr: err, network: "tcp", stopped: make(chan struct{})}
+		ipc.Server = newServer("tcp", "", &cfg, onStart)
+		ipc.Server.initErr = err
 		return err
 	}
 	ipc.Server = newServer(network, net.JoinHostPort(host, strconv.Itoa(port)), &cfg, onStart)

@@ -1,7 +1,6 @@
 package nodeipc
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -226,15 +225,5 @@ func (r *rules) encodeFrame(dst []byte, event string, data any) ([]byte, error) 
 	if err != nil {
 		return dst[:start], err
 	}
-	if n := len(dst) - start; r.guarded && n > r.maxMessageSize {
-		return dst[:start], frameTooLarge(n, r.maxMessageSize, true)
-	}
-	if len(r.delim) > 1 || r.delim[0] >= 0x20 {
-		// A printable or multi-byte delimiter can occur inside JSON text;
-		// such a frame would be split by every receiver.
-		if bytes.Contains(dst[start:], r.delim) {
-			return dst[:start], fmt.Errorf("nodeipc: the encoded frame contains the delimiter %q", r.delim)
-		}
-	}
-	return append(dst, r.delim...), nil
+	return r.finishFrame(dst, start)
 }

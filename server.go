@@ -29,6 +29,10 @@ type Server struct {
 	tlsConf *tls.Config
 	// logPayloads logs every event sent and received (LogPayloads).
 	logPayloads bool
+	reqs        *requests
+	acks        *serverAcks     // acknowledged delivery (Config.Acks); or nil
+	udpCtx      context.Context // for request handlers over UDP: ends with Stop
+	udpCancel   context.CancelFunc
 
 	mu       sync.Mutex
 	ln       net.Listener
@@ -56,7 +60,8 @@ func newServer(network, address string, cfg *Config, onStart func()) *Server {
 		c = *cfg
 	}
 	s := &Server{cfg: c, network: network, address: address, onStart: onStart, stopped: make(chan struct{}),
-		logPayloads: c.LogPayloads && !c.Silent}
+		logPayloads: c.LogPayloads && !c.Silent, reqs: newRequests(c.MaxRequests)}
+	s.udpCtx, s.udpCancel = context.WithCancel(context.Background())
 	s.rules, s.initErr = newRules(&s.cfg)
 	if s.initErr == nil {
 		s.initErr = s.check()
@@ -93,6 +98,18 @@ func (s *Server) check() error {
 		if err := assuredServerCheck(s); err != nil {
 			return err
 		}
+	}
+	if s.cfg.Acks {
+		if err := checkAcks(&s.cfg, s.rules); err != nil {
+			return err
+		}
+		if s.network == "udp4" || s.network == "udp6" {
+			return errors.New("nodeipc: Acks works on stream transports, not UDP")
+		}
+		if s.cfg.MaxOutboxBytes <= 0 {
+			return errors.New("nodeipc: Acks keeps unacknowledged messages within MaxOutboxBytes, which must be positive")
+		}
+		s.acks = newServerAcks(&s.cfg)
 	}
 	return nil
 }
@@ -187,7 +204,7 @@ func (s *Server) start(ln net.Listener) error {
 	} else {
 		s.wg.Add(1)
 		go s.acceptLoop(s.ln)
-		if s.rules.idleTimeout > 0 || s.rules.firstMessageTimeout > 0 {
+		if s.rules.idleTimeout > 0 || s.rules.firstMessageTimeout > 0 || s.acks != nil {
 			s.wg.Add(1)
 			go s.sweep()
 		}
@@ -201,7 +218,11 @@ func (s *Server) start(ln net.Listener) error {
 func (s *Server) sweep() {
 	defer s.wg.Done()
 	every := time.Second
-	for _, d := range []time.Duration{s.rules.idleTimeout, s.rules.firstMessageTimeout} {
+	keep := time.Duration(0)
+	if s.acks != nil {
+		keep = s.acks.keep
+	}
+	for _, d := range []time.Duration{s.rules.idleTimeout, s.rules.firstMessageTimeout, keep} {
 		if d > 0 {
 			every = min(every, max(d/4, 10*time.Millisecond))
 		}
@@ -221,6 +242,9 @@ func (s *Server) sweep() {
 			if err := sock.conn.overdue(); err != nil {
 				sock.conn.closeWith(err)
 			}
+		}
+		if s.acks != nil {
+			s.expireSessions(time.Now())
 		}
 	}
 }
@@ -330,6 +354,9 @@ func (s *Server) serve(sock *Socket) {
 	}
 	connected := err == nil
 	if connected {
+		if s.acks != nil {
+			c.afterRead = func() { s.ackAfterRead(sock) }
+		}
 		c.start()
 		s.events.emit(&Message{Type: "connect", Socket: sock})
 		err = c.readLoop(func(typ, data []byte) {
@@ -337,12 +364,13 @@ func (s *Server) serve(sock *Socket) {
 				s.events.emit(&Message{Type: "data", Data: append(json.RawMessage(nil), data...), Socket: sock})
 				return
 			}
-			if s.cfg.IdentifyPeer {
+			if s.cfg.IdentifyPeer && !isExtension(typ) {
 				identify(sock, data)
 			}
 			s.received(typ, data, sock)
 		}, func(perr *ProtocolError) { s.publishErr(sock, perr) })
 		c.finish()
+		s.reqs.fail(c, ErrConnectionLost)
 	} else {
 		close(c.writerDone)
 		c.nc.Close()
@@ -359,7 +387,10 @@ func (s *Server) serve(sock *Socket) {
 	if err != nil {
 		s.publishErr(sock, err)
 	}
-	if connected {
+	if connected && sock.ses.Load() != nil {
+		// Its unacknowledged messages wait for the session to come back.
+		s.departed(sock)
+	} else if connected {
 		if unsent, lost := c.takeUnsent(); len(unsent) > 0 || lost > 0 {
 			s.publishErr(sock, &UnsentError{Frames: countFrames(unsent, s.rules) + lost, Reason: "the connection ended before they were written"})
 		}
@@ -384,8 +415,102 @@ func (s *Server) received(typ, data []byte, sock *Socket) {
 	if s.logPayloads {
 		s.cfg.log("received event", string(typ), json.RawMessage(data))
 	}
+	if isExtension(typ) && s.extension(typ, data, sock) {
+		return
+	}
 	s.events.dispatch(typ, data, sock)
 }
+
+// extension handles a request or a reply, and reports whether typ was one.
+func (s *Server) extension(typ, data []byte, sock *Socket) bool {
+	switch string(typ) {
+	case EventRequest:
+		f, _ := parseFields(data)
+		ctx := s.udpCtx
+		if sock.conn != nil {
+			ctx = sock.conn.context()
+		}
+		frame, err := s.reqs.answer(s.rules, &f, ctx, sock)
+		if err == nil {
+			err = s.sendFrame(sock, frame)
+		}
+		if err != nil {
+			s.publishErr(sock, err)
+		}
+	case EventReply:
+		f, _ := parseFields(data)
+		s.reqs.end(&f, s.replyOwner(sock), sock)
+	default:
+		return s.ackExtension(typ, data, sock)
+	}
+	return true
+}
+
+// replyOwner is what a request to sock goes out on, and what its reply
+// must come from: the connection, or the UDP peer's address.
+func (s *Server) replyOwner(sock *Socket) any {
+	if sock.conn != nil {
+		return sock.conn
+	}
+	return sock.udp
+}
+
+// sendFrame sends an encoded frame to a peer.
+func (s *Server) sendFrame(to *Socket, frame []byte) error {
+	s.mu.Lock()
+	udp, started, stopping := s.udp, s.started, s.stopping
+	s.mu.Unlock()
+	switch {
+	case stopping:
+		return ErrClosed
+	case !started:
+		return ErrNotStarted
+	case udp != nil:
+		return udp.emit(to, frame)
+	case to.server != s || to.conn == nil:
+		return ErrUnknownSocket
+	}
+	return to.conn.enqueue(frame)
+}
+
+// Handle registers h to answer the requests for event that peers send with
+// Request (a Go client or server, or a node-ipc program through the Node.js
+// companion). A request for an event with no handler is answered with
+// ERR_IPC_NO_HANDLER. A nil h removes the handler.
+func (s *Server) Handle(event string, h RequestHandler) { s.reqs.handle(event, h) }
+
+// Request sends a request for event with data to one peer (a socket, or for
+// UDP a peer from a handler or UDPPeer) and waits for the reply: its data in
+// a Message (Decode it), a *RemoteError when the peer's handler failed, or
+// ctx's error when ctx ends first; over UDP a lost datagram ends only with
+// ctx, so give it a deadline. It returns ErrConnectionLost at once when the
+// peer's connection ends before the reply, and ErrTooManyRequests when
+// MaxRequests are in flight.
+func (s *Server) Request(ctx context.Context, to *Socket, event string, data any) (*Message, error) {
+	if to == nil {
+		return nil, errors.New("nodeipc: Request needs a socket")
+	}
+	if s.initErr != nil {
+		return nil, s.initErr
+	}
+	id, p, err := s.reqs.start(event)
+	if err != nil {
+		return nil, err
+	}
+	frame, err := s.rules.appendRequest(nil, id, event, data)
+	if err == nil {
+		s.reqs.sent(p, s.replyOwner(to))
+		err = s.sendFrame(to, frame)
+	}
+	if err != nil {
+		s.reqs.remove(id)
+		return nil, err
+	}
+	return s.reqs.wait(ctx, id, p)
+}
+
+// RequestStats returns the counts of this server's requests.
+func (s *Server) RequestStats() RequestStats { return s.reqs.stats() }
 
 func mustJSON(v any) json.RawMessage {
 	b, _ := json.Marshal(v)
@@ -425,6 +550,12 @@ func (s *Server) publishErr(sock *Socket, err error) {
 	s.events.emit(&Message{Type: "error", Socket: sock, Err: err})
 }
 
+func (s *Server) isStopping() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopping
+}
+
 // Sockets returns the connected stream peers (or the UDP peers seen), in the
 // order they arrived.
 func (s *Server) Sockets() []*Socket {
@@ -451,6 +582,12 @@ func (s *Server) Sockets() []*Socket {
 func (s *Server) Emit(to *Socket, event string, data any) error {
 	if to == nil {
 		return errors.New("nodeipc: Emit needs a socket")
+	}
+	if ss := to.ses.Load(); ss != nil && to.server == s {
+		if s.isStopping() {
+			return ErrClosed
+		}
+		return s.emitAcked(ss, event, data)
 	}
 	buf := getBuf()
 	defer putBuf(buf)
@@ -507,7 +644,13 @@ func (s *Server) Broadcast(event string, data any) error {
 	}
 	var errs []error
 	for _, sock := range socks {
-		if err := sock.conn.enqueue(frame); err != nil {
+		var err error
+		if ss := sock.ses.Load(); ss != nil {
+			err = s.emitAcked(ss, event, data) // numbered for its session
+		} else {
+			err = sock.conn.enqueue(frame)
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", sock, err))
 		}
 	}
@@ -536,6 +679,7 @@ func (s *Server) Stop() error {
 	}
 	s.stopping = true
 	close(s.stopped)
+	s.udpCancel()
 	ln, udp, socks := s.ln, s.udp, append([]*Socket(nil), s.sockets...)
 	s.mu.Unlock()
 	var err error
@@ -547,6 +691,9 @@ func (s *Server) Stop() error {
 	}
 	for _, sock := range socks {
 		sock.conn.close(true)
+	}
+	if udp != nil {
+		s.reqs.fail(nil, ErrClosed)
 	}
 	s.cfg.log("server stopped:", s.address)
 	return err

@@ -11,14 +11,15 @@ import (
 // peer address. Handlers receive it as Message.Socket and pass it back to
 // Server.Emit. For UDP, UDPPeer makes one from an address.
 type Socket struct {
-	conn   *conn          // stream peers
-	server *Server        // the server that accepted it
-	addr   net.Addr       // the peer's address
-	udp    netip.AddrPort // UDP: the peer's address (as seen, or given to UDPPeer)
-	host   string         // UDPPeer given a host name: looked up on each Emit
-	cred   *PeerCred      // Unix socket peers, when the platform reports it
-	id     atomic.Value   // string set by IdentifyPeer or SetID
-	seq    uint64         // order of acceptance
+	conn   *conn                         // stream peers
+	server *Server                       // the server that accepted it
+	addr   net.Addr                      // the peer's address
+	udp    netip.AddrPort                // UDP: the peer's address (as seen, or given to UDPPeer)
+	host   string                        // UDPPeer given a host name: looked up on each Emit
+	cred   *PeerCred                     // Unix socket peers, when the platform reports it
+	id     atomic.Value                  // string set by IdentifyPeer or SetID
+	seq    uint64                        // order of acceptance
+	ses    atomic.Pointer[serverSession] // the client's session, with acknowledged delivery
 }
 
 // PeerCred is the identity of a local (Unix socket) peer as the kernel

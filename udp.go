@@ -273,7 +273,7 @@ func (u *udpServer) receive(p *udpPeer, dgram []byte) {
 			s.publishErr(p.sock, perr)
 			return
 		}
-		if s.cfg.IdentifyPeer {
+		if s.cfg.IdentifyPeer && !isExtension(typ) {
 			identify(p.sock, body)
 		}
 		u.dispatching()

@@ -1,0 +1,229 @@
+package nodeipc_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/effeeea0/nodeipc"
+)
+
+func ackConfig() *nodeipc.Config {
+	c := testConfig()
+	c.Acks = true
+	return c
+}
+
+// Messages both ways are delivered once, in order, with their session and
+// sequence; Flush returns once the server acknowledged everything.
+func TestAcksDeliverBothWaysAndFlushWaitsForTheAcks(t *testing.T) {
+	for _, network := range transports {
+		t.Run(network, func(t *testing.T) {
+			var up, down inOrder
+			var mu sync.Mutex
+			var seqs []uint64
+			sessions := map[string]bool{}
+			socks := make(chan *nodeipc.Socket, 4)
+			srv, addr := startServer(t, network, ackConfig(), func(s *nodeipc.Server) {
+				s.On("up", func(m *nodeipc.Message) {
+					mu.Lock()
+					seqs = append(seqs, m.Seq)
+					sessions[m.Session] = true
+					mu.Unlock()
+					up.add(m)
+				})
+				s.On("connect", func(m *nodeipc.Message) { socks <- m.Socket })
+			})
+			c, connected := startClient(t, network, addr, ackConfig(), func(c *nodeipc.Client) { c.On("down", down.add) })
+			recv(t, connected, "connect")
+			sock := recv(t, socks, "the server's connect")
+			const n = 5000
+			for i := range n {
+				if err := c.Emit("up", map[string]int{"n": i}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := c.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := up.count(); got != n || err != nil {
+				t.Fatalf("after Flush the server has %d of %d (%v)", got, n, err)
+			}
+			mu.Lock()
+			if len(sessions) != 1 || !sessions[c.Session()] || seqs[0] != 1 || seqs[n-1] != n {
+				t.Fatalf("sessions %v (client %s), seqs %d..%d", sessions, c.Session(), seqs[0], seqs[n-1])
+			}
+			mu.Unlock()
+			for i := range n {
+				if err := srv.Emit(sock, "down", map[string]int{"n": i}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+				if got, _ := down.count(); got == n {
+					break
+				}
+			}
+			if got, err := down.count(); got != n || err != nil {
+				t.Fatalf("the client has %d of %d (%v)", got, n, err)
+			}
+		})
+	}
+}
+
+// The server's messages to a client session survive that client's
+// connection being cut: what was not acknowledged goes out again on the
+// next one, and the client delivers each message once.
+func TestAcksServerToClientAcrossAReconnect(t *testing.T) {
+	var down inOrder
+	socks := make(chan *nodeipc.Socket, 4)
+	srv, addr := startServer(t, "tcp", ackConfig(), func(s *nodeipc.Server) {
+		s.On("connect", func(m *nodeipc.Message) { socks <- m.Socket })
+	})
+	hold := make(chan struct{})
+	var once sync.Once
+	c, connected := startClient(t, "tcp", addr, ackConfig(), func(c *nodeipc.Client) {
+		c.On("down", func(m *nodeipc.Message) {
+			down.add(m)
+			if n, _ := down.count(); n == 100 {
+				once.Do(func() { <-hold }) // the rest waits, unacknowledged
+			}
+		})
+	})
+	recv(t, connected, "connect")
+	first := recv(t, socks, "the server's connect")
+	const n = 1000
+	for i := range n {
+		if err := srv.Emit(first, "down", map[string]int{"n": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first.Abort() // cut the connection with messages in flight
+	close(hold)
+	recv(t, connected, "reconnect")
+	second := recv(t, socks, "the server's second connect")
+	if second == first {
+		t.Fatal("same socket")
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if got, _ := down.count(); got == n {
+			break
+		}
+	}
+	if got, err := down.count(); got != n || err != nil {
+		t.Fatalf("the client delivered %d of %d (%v)", got, n, err)
+	}
+	_ = c
+}
+
+// A client with acknowledgements refuses a server that does not
+// acknowledge: at once against a nodeipc server with Acks off, after
+// AckTimeout against one that does not answer the hello (a plain node-ipc
+// server); it gives up and reports what it could not send. Never a hang.
+func TestAcksRefusedByAServerThatDoesNotAcknowledge(t *testing.T) {
+	silent := rawServer(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+	_, plain := startServer(t, "tcp", nil, nil)
+	for _, tc := range []struct{ name, addr string }{{"acks off", plain}, {"no answer", silent}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := ackConfig()
+			cfg.AckTimeout = 200 * time.Millisecond
+			events := make(chan string, 8)
+			c, err := nodeipc.NewClient("c", "tcp", tc.addr, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.On("error", func(m *nodeipc.Message) {
+				var pe *nodeipc.ProtocolError
+				var ue *nodeipc.UnsentError
+				switch {
+				case errors.As(m.Err, &pe):
+					events <- pe.Code
+				case errors.As(m.Err, &ue):
+					events <- fmt.Sprintf("unsent %d", ue.Frames)
+				}
+			})
+			c.On("destroy", func(*nodeipc.Message) { events <- "destroy" })
+			if err := c.Emit("job", 1); err != nil {
+				t.Fatal(err)
+			}
+			c.Connect()
+			for _, want := range []string{nodeipc.CodeAcksUnsupported, "unsent 1", "destroy"} {
+				if got := recv(t, events, want); got != want {
+					t.Fatalf("got %s, want %s", got, want)
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			if err := c.Flush(ctx); !errors.Is(err, nodeipc.ErrDestroyed) && err != nil {
+				t.Fatalf("flush after the refusal: %v", err)
+			}
+		})
+	}
+}
+
+// When the bound of unacknowledged bytes is reached, Emit says so.
+func TestAcksWindowIsBounded(t *testing.T) {
+	// A server that answers the hello and never acknowledges.
+	addr := rawServer(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		if _, err := r.ReadString('\f'); err != nil {
+			return
+		}
+		_, _ = io.WriteString(c, `{"type":"nodeipc.hello","data":{"v":1,"acks":true,"session":"s1","delivered":0}}`+"\f")
+		_, _ = io.Copy(io.Discard, r)
+	})
+	cfg := ackConfig()
+	cfg.MaxOutboxBytes = 4096
+	c, connected := startClient(t, "tcp", addr, cfg, nil)
+	recv(t, connected, "connect")
+	accepted := 0
+	var err error
+	for range 1000 {
+		if err = c.Emit("job", strings.Repeat("x", 100)); err != nil {
+			break
+		}
+		accepted++
+	}
+	if !errors.Is(err, nodeipc.ErrOutboxFull) || accepted == 0 || accepted > 4096/100 {
+		t.Fatalf("accepted %d, then %v", accepted, err)
+	}
+}
+
+func TestAcksSettingsThatCannotWork(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		network string
+		tweak   func(*nodeipc.Config)
+	}{
+		{"raw", "tcp", func(c *nodeipc.Config) { c.RawBuffer = true }},
+		{"sync", "tcp", func(c *nodeipc.Config) { c.Sync = true }},
+		{"no outbox", "tcp", func(c *nodeipc.Config) { c.MaxOutboxBytes = 0 }},
+	} {
+		cfg := ackConfig()
+		tc.tweak(cfg)
+		if _, err := nodeipc.NewClient("c", tc.network, "127.0.0.1:1", cfg); err == nil {
+			t.Errorf("%s: a client accepted", tc.name)
+		}
+	}
+	if _, err := nodeipc.NewServer("udp4", "127.0.0.1:0", ackConfig()); err == nil {
+		t.Error("a UDP server with Acks accepted")
+	}
+	// An acknowledged message cannot carry an extension's name.
+	c, err := nodeipc.NewClient("c", "tcp", "127.0.0.1:1", ackConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Emit("nodeipc.request", 1); err == nil {
+		t.Error("an extension name accepted as an acknowledged message's event")
+	}
+	c.Disconnect()
+}

@@ -1,0 +1,250 @@
+package nodeipc
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+)
+
+// Extension events: request/response and acknowledged delivery travel as
+// ordinary node-ipc frames under these names, with their correlation inside
+// data, because node-ipc hands only data to its handlers. The request id is
+// "rid", not "id": node-ipc 9 and 10 (and 14 with identifyPeer) take a
+// data.id as the peer's identity. A node-ipc peer
+// that registers no handler for them ignores them. PROTOCOL.md describes
+// their format. A server in the assured profile must list the ones it uses
+// in AllowedEvents.
+const (
+	EventRequest = "nodeipc.request" // {"rid":n,"event":name,"data":value}
+	EventReply   = "nodeipc.reply"   // {"rid":n,"data":value} or {"rid":n,"error":{"code":..,"message":..}}
+	EventHello   = "nodeipc.hello"   // acknowledged delivery: the session handshake
+	EventSeq     = "nodeipc.msg"     // acknowledged delivery: {"seq":n,"event":name,"data":value}
+	EventAck     = "nodeipc.ack"     // acknowledged delivery: {"seq":n}, cumulative
+)
+
+// extensionPrefix begins every extension event name.
+const extensionPrefix = "nodeipc."
+
+// isExtension reports whether a received event name is an extension's.
+func isExtension(typ []byte) bool {
+	return len(typ) > len(extensionPrefix) && string(typ[:len(extensionPrefix)]) == extensionPrefix
+}
+
+// maxSafeInteger is JavaScript's Number.MAX_SAFE_INTEGER: ids and sequence
+// numbers stay below it, so that a node-ipc peer reads them exactly.
+const maxSafeInteger = 1<<53 - 1
+
+// frameOf appends a frame whose data is written by body, applying the
+// send-side rules of the profile as encodeFrame does: the name rules for the
+// frame's event, the guarded size limit, and the delimiter check.
+func (r *rules) frameOf(dst []byte, event string, body func([]byte) ([]byte, error)) ([]byte, error) {
+	if perr := r.checkName([]byte(event), false); perr != nil {
+		return dst, perr
+	}
+	start := len(dst)
+	dst = append(dst, `{"type":`...)
+	dst = appendJSONString(dst, event)
+	dst = append(dst, `,"data":`...)
+	dst, err := body(dst)
+	if err != nil {
+		return dst[:start], err
+	}
+	dst = append(dst, '}')
+	return r.finishFrame(dst, start)
+}
+
+// finishFrame checks the frame begun at start and appends the delimiter.
+func (r *rules) finishFrame(dst []byte, start int) ([]byte, error) {
+	if n := len(dst) - start; r.guarded && n > r.maxMessageSize {
+		return dst[:start], frameTooLarge(n, r.maxMessageSize, true)
+	}
+	if len(r.delim) > 1 || r.delim[0] >= 0x20 {
+		// A printable or multi-byte delimiter can occur inside JSON text;
+		// such a frame would be split by every receiver.
+		if bytes.Contains(dst[start:], r.delim) {
+			return dst[:start], fmt.Errorf("nodeipc: the encoded frame contains the delimiter %q", r.delim)
+		}
+	}
+	return append(dst, r.delim...), nil
+}
+
+// appendRequest appends the request frame for id, event and data.
+func (r *rules) appendRequest(dst []byte, id uint64, event string, data any) ([]byte, error) {
+	if perr := r.checkName([]byte(event), false); perr != nil {
+		return dst, perr
+	}
+	return r.frameOf(dst, EventRequest, func(b []byte) ([]byte, error) {
+		b = append(b, `{"rid":`...)
+		b = strconv.AppendUint(b, id, 10)
+		b = append(b, `,"event":`...)
+		b = appendJSONString(b, event)
+		b = append(b, `,"data":`...)
+		b, err := appendData(b, data, r.legacy)
+		return append(b, '}'), err
+	})
+}
+
+// appendReply appends the reply frame for id: data, or err when it is not
+// nil (its code and message).
+func (r *rules) appendReply(dst []byte, id uint64, data any, err error) ([]byte, error) {
+	return r.frameOf(dst, EventReply, func(b []byte) ([]byte, error) {
+		b = append(b, `{"rid":`...)
+		b = strconv.AppendUint(b, id, 10)
+		if err != nil {
+			code, msg := remoteCode(err)
+			b = append(b, `,"error":{"code":`...)
+			b = appendJSONString(b, code)
+			b = append(b, `,"message":`...)
+			b = appendJSONString(b, msg)
+			return append(b, "}}"...), nil
+		}
+		b = append(b, `,"data":`...)
+		b, err := appendData(b, data, r.legacy)
+		return append(b, '}'), err
+	})
+}
+
+// appendSeq appends an acknowledged message: seq, event and data.
+func (r *rules) appendSeq(dst []byte, seq uint64, event string, data any) ([]byte, error) {
+	if perr := r.checkSeqName([]byte(event), false); perr != nil {
+		return dst, perr
+	}
+	return r.frameOf(dst, EventSeq, func(b []byte) ([]byte, error) {
+		b = append(b, `{"seq":`...)
+		b = strconv.AppendUint(b, seq, 10)
+		b = append(b, `,"event":`...)
+		b = appendJSONString(b, event)
+		b = append(b, `,"data":`...)
+		b, err := appendData(b, data, r.legacy)
+		return append(b, '}'), err
+	})
+}
+
+// appendAck appends a cumulative acknowledgement of seq.
+func (r *rules) appendAck(dst []byte, seq uint64) ([]byte, error) {
+	return r.frameOf(dst, EventAck, func(b []byte) ([]byte, error) {
+		b = append(b, `{"seq":`...)
+		b = strconv.AppendUint(b, seq, 10)
+		return append(b, '}'), nil
+	})
+}
+
+// checkSeqName applies the name rules to the event an acknowledged message
+// carries: the profile's, and no extension name (which would reach a
+// node-ipc receiver's handlers as if it were the extension's own frame).
+func (r *rules) checkSeqName(name []byte, incoming bool) *ProtocolError {
+	if isExtension(name) {
+		return protoErr(CodeReservedEvent, "an acknowledged message cannot carry the extension event "+strconv.Quote(string(name)))
+	}
+	return r.checkName(name, incoming)
+}
+
+// fields holds the members of an extension frame's data that nodeipc reads.
+// Values are slices of the frame.
+type fields struct {
+	id, seq, delivered uint64
+	hasID, hasSeq      bool
+	event, session     []byte // unquoted; nil when absent or not a string
+	peer               []byte
+	data, errv         []byte // raw JSON; nil when absent
+	acks               bool
+}
+
+// parseFields reads the data of an extension frame: a JSON object whose
+// members are read by name; others are ignored. It reports false when data
+// is not an object. Numbers are taken when they are integers from 0 to
+// 2^53-1; strings with escapes are unescaped.
+func parseFields(data []byte) (f fields, ok bool) {
+	ok = eachField(data, func(key, val []byte) {
+		switch string(key) {
+		case "rid":
+			f.id, f.hasID = jsonUint(val)
+		case "seq":
+			f.seq, f.hasSeq = jsonUint(val)
+		case "delivered":
+			f.delivered, _ = jsonUint(val)
+		case "event":
+			f.event = jsonString(val)
+		case "session":
+			f.session = jsonString(val)
+		case "peer":
+			f.peer = jsonString(val)
+		case "data":
+			f.data = val
+		case "error":
+			if string(val) != "null" { // "error":null is a success
+				f.errv = val
+			}
+		case "acks":
+			f.acks = string(val) == "true"
+		}
+	})
+	return f, ok
+}
+
+// eachField calls fn with every member of the JSON object obj, in order,
+// and reports whether obj is an object. It expects valid JSON (a received
+// frame was validated whole) and stops at the first thing that is not.
+func eachField(obj []byte, fn func(key, val []byte)) bool {
+	i := skipWS(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return false
+	}
+	i = skipWS(obj, i+1)
+	for i < len(obj) && obj[i] == '"' {
+		end, esc, ok := scanString(obj, i)
+		if !ok {
+			return false
+		}
+		key := obj[i+1 : end-1]
+		if esc {
+			key = unescapeKey(obj[i:end])
+		}
+		i = skipWS(obj, end)
+		if i >= len(obj) || obj[i] != ':' {
+			return false
+		}
+		i = skipWS(obj, i+1)
+		vEnd, ok := scanValue(obj, i, 1)
+		if !ok {
+			return false
+		}
+		fn(key, obj[i:vEnd])
+		i = skipWS(obj, vEnd)
+		if i >= len(obj) || obj[i] != ',' {
+			break
+		}
+		i = skipWS(obj, i+1)
+	}
+	return true
+}
+
+// jsonUint reads a JSON number that is an integer from 0 to 2^53-1.
+func jsonUint(val []byte) (uint64, bool) {
+	if len(val) == 0 || len(val) > 16 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range val {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	if n > maxSafeInteger || (len(val) > 1 && val[0] == '0') {
+		return 0, false
+	}
+	return n, true
+}
+
+// jsonString returns the contents of a JSON string value, unescaped, or nil
+// when val is not a string.
+func jsonString(val []byte) []byte {
+	if len(val) < 2 || val[0] != '"' {
+		return nil
+	}
+	if bytes.IndexByte(val[1:len(val)-1], '\\') < 0 {
+		return val[1 : len(val)-1]
+	}
+	return unescapeKey(val)
+}

@@ -1,0 +1,286 @@
+package nodeipc
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"sync/atomic"
+)
+
+// Request/response, both roles and every transport: a requester sends an
+// EventRequest frame with an id and waits for the EventReply with the same
+// id; the responder runs the handler registered with Handle for the
+// request's event and sends back its value or its error.
+
+// DefaultMaxRequests bounds the requests a client or server has in flight
+// (nodeipc's own).
+const DefaultMaxRequests = 1024
+
+// Request error codes: what a responder answers when it cannot run a
+// handler (nodeipc's own).
+const (
+	CodeNoHandler      = "ERR_IPC_NO_HANDLER"      // no handler for the request's event
+	CodeHandlerFailed  = "ERR_IPC_HANDLER_FAILED"  // the handler returned an error without a code of its own
+	CodeInvalidRequest = "ERR_IPC_INVALID_REQUEST" // the request names no valid event
+)
+
+var (
+	// ErrTooManyRequests is returned by Request when MaxRequests requests
+	// are in flight already.
+	ErrTooManyRequests = errors.New("nodeipc: too many requests in flight (MaxRequests)")
+	// ErrConnectionLost is returned by Request when the connection the
+	// request went out on ends before the reply comes: the request may or
+	// may not have been handled.
+	ErrConnectionLost = errors.New("nodeipc: the connection ended before the reply came")
+)
+
+// RemoteError is a request's failure as the responder reported it: the
+// error its handler returned (Code ERR_IPC_HANDLER_FAILED unless the handler
+// returned a *RemoteError with a code of its own), or ERR_IPC_NO_HANDLER.
+// A handler returns one to give its error a code; the requester gets it
+// from Request, to match with errors.As.
+type RemoteError struct {
+	Code    string
+	Message string
+}
+
+func (e *RemoteError) Error() string {
+	return "nodeipc: remote error " + e.Code + ": " + e.Message
+}
+
+// remoteCode is the code and message a reply carries for err.
+func remoteCode(err error) (code, msg string) {
+	var re *RemoteError
+	if errors.As(err, &re) && re.Code != "" {
+		return re.Code, re.Message
+	}
+	return CodeHandlerFailed, err.Error()
+}
+
+// RequestHandler answers a request: the value it returns is the reply's
+// data (encoded as Emit encodes data; a json.RawMessage is sent as is), an
+// error is the requester's *RemoteError. It runs on the connection's
+// reader, in order with the connection's other events, as On handlers do;
+// ctx ends when the connection starts closing or has ended (over UDP, when
+// the server stops).
+type RequestHandler func(ctx context.Context, m *Message) (any, error)
+
+// RequestStats counts a requester's requests.
+type RequestStats struct {
+	InFlight int    // requests waiting for their reply
+	Late     uint64 // replies that came after their request had ended (cancelled, timed out, or its connection lost), dropped
+}
+
+// requests is one endpoint's request/response state: the handlers it
+// answers with, and its own requests in flight.
+type requests struct {
+	handlers atomic.Pointer[map[string]RequestHandler]
+	hmu      sync.Mutex
+
+	mu      sync.Mutex
+	next    uint64
+	max     int
+	pending map[uint64]*pendingRequest
+	late    atomic.Uint64
+}
+
+// pendingRequest is one request in flight. owner is what it went out on: a
+// connection (*conn), a UDP peer's address, or nil while it waits in a
+// client's outbox.
+type pendingRequest struct {
+	event string
+	owner any
+	done  chan requestResult // buffered: the reply never waits
+}
+
+type requestResult struct {
+	m   *Message
+	err error
+}
+
+func newRequests(max int) *requests {
+	if max <= 0 {
+		max = DefaultMaxRequests
+	}
+	return &requests{max: max, pending: map[uint64]*pendingRequest{}}
+}
+
+// handle registers h for event, replacing an earlier one.
+func (q *requests) handle(event string, h RequestHandler) {
+	q.hmu.Lock()
+	defer q.hmu.Unlock()
+	next := map[string]RequestHandler{}
+	if cur := q.handlers.Load(); cur != nil {
+		for k, v := range *cur {
+			next[k] = v
+		}
+	}
+	if h == nil {
+		delete(next, event)
+	} else {
+		next[event] = h
+	}
+	q.handlers.Store(&next)
+}
+
+func (q *requests) handler(event []byte) RequestHandler {
+	if cur := q.handlers.Load(); cur != nil {
+		return (*cur)[string(event)]
+	}
+	return nil
+}
+
+// start registers a request and returns its id.
+func (q *requests) start(event string) (uint64, *pendingRequest, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.pending) >= q.max {
+		return 0, nil, ErrTooManyRequests
+	}
+	for {
+		if q.next++; q.next > maxSafeInteger {
+			q.next = 1
+		}
+		if q.pending[q.next] == nil {
+			break
+		}
+	}
+	p := &pendingRequest{event: event, done: make(chan requestResult, 1)}
+	q.pending[q.next] = p
+	return q.next, p, nil
+}
+
+// sent records what the request went out on.
+func (q *requests) sent(p *pendingRequest, owner any) {
+	q.mu.Lock()
+	p.owner = owner
+	q.mu.Unlock()
+}
+
+// remove forgets a request that ended without its reply.
+func (q *requests) remove(id uint64) {
+	q.mu.Lock()
+	delete(q.pending, id)
+	q.mu.Unlock()
+}
+
+// wait waits for the reply of request id, or for ctx to end (then the
+// request is forgotten: a reply that comes later is counted late).
+func (q *requests) wait(ctx context.Context, id uint64, p *pendingRequest) (*Message, error) {
+	select {
+	case r := <-p.done:
+		return r.m, r.err
+	case <-ctx.Done():
+	}
+	q.remove(id)
+	select {
+	case r := <-p.done: // the reply won the race
+		return r.m, r.err
+	default:
+	}
+	return nil, ctx.Err()
+}
+
+// end finishes the request the reply f is for, if it is in flight and came
+// from what it went out on; otherwise the reply is late.
+func (q *requests) end(f *fields, from any, sock *Socket) {
+	q.mu.Lock()
+	p := q.pending[f.id]
+	if p == nil || !f.hasID || (p.owner != nil && p.owner != from) {
+		q.mu.Unlock()
+		q.late.Add(1)
+		return
+	}
+	delete(q.pending, f.id)
+	q.mu.Unlock()
+	r := requestResult{m: &Message{Type: p.event, Socket: sock}}
+	switch {
+	case f.errv != nil:
+		code, msg := stringField(f.errv, "code"), stringField(f.errv, "message")
+		if code == "" {
+			code = CodeHandlerFailed
+		}
+		r = requestResult{err: &RemoteError{Code: code, Message: msg}}
+	case f.data != nil:
+		r.m.Data = append([]byte(nil), f.data...)
+	}
+	p.done <- r
+}
+
+// fail ends every request that went out on owner (nil: every request).
+func (q *requests) fail(owner any, err error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for id, p := range q.pending {
+		if owner == nil || p.owner == owner {
+			delete(q.pending, id)
+			p.done <- requestResult{err: err}
+		}
+	}
+}
+
+// rebind moves the requests waiting in an outbox (no owner yet) to the
+// connection that takes the outbox.
+func (q *requests) rebind(to any) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, p := range q.pending {
+		if p.owner == nil {
+			p.owner = to
+		}
+	}
+}
+
+func (q *requests) stats() RequestStats {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return RequestStats{InFlight: len(q.pending), Late: q.late.Load()}
+}
+
+// stringField returns the string member name of the JSON object obj, or "".
+func stringField(obj []byte, name string) string {
+	var out string
+	eachField(obj, func(key, val []byte) {
+		if string(key) == name {
+			out = string(jsonString(val))
+		}
+	})
+	return out
+}
+
+// answer runs the handler of a received request and returns the reply
+// frame to send back, or nil with an error to report locally when the
+// request cannot be answered (it has no id).
+func (q *requests) answer(r *rules, f *fields, ctx context.Context, sock *Socket) ([]byte, error) {
+	if !f.hasID || f.id == 0 {
+		return nil, protoErr(CodeInvalidRequest, "a request without a valid rid cannot be answered")
+	}
+	var v any
+	var err error
+	switch {
+	case f.event == nil:
+		err = &RemoteError{Code: CodeInvalidRequest, Message: "the request names no event"}
+	default:
+		if perr, _ := r.checkIncoming(f.event); perr != nil {
+			err = &RemoteError{Code: perr.Code, Message: perr.Message}
+			break
+		}
+		h := q.handler(f.event)
+		if h == nil {
+			err = &RemoteError{Code: CodeNoHandler, Message: "no handler for " + strconv.Quote(string(f.event))}
+			break
+		}
+		m := &Message{Type: string(f.event), Socket: sock}
+		if f.data != nil {
+			m.Data = append([]byte(nil), f.data...)
+		}
+		v, err = h(ctx, m)
+	}
+	frame, encErr := r.appendReply(nil, f.id, v, err)
+	if encErr != nil {
+		// The handler's value cannot be sent: the requester is told why.
+		frame, encErr = r.appendReply(nil, f.id, nil, &RemoteError{Code: CodeHandlerFailed, Message: encErr.Error()})
+	}
+	return frame, encErr
+}
