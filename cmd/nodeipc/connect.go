@@ -128,6 +128,15 @@ func (pe *peerEnd) emit(event string, data any) error {
 	return pe.udp.Emit(pe.to, event, data)
 }
 
+// abandon is for a command stopped by a signal: a client that is not
+// connected stops retrying at once, so its frames are reported as not sent
+// instead of waiting for a connection. A live connection is still flushed.
+func (pe *peerEnd) abandon() {
+	if pe.client != nil {
+		pe.client.StopRetrying()
+	}
+}
+
 // close flushes what was accepted and closes; it reports frames that could
 // not be delivered.
 func (pe *peerEnd) close() error {
@@ -247,8 +256,7 @@ func (s *session) result(base error) error {
 	if end != nil {
 		why = describe(end)
 	}
-	var ee *exitError
-	if errors.As(base, &ee) && (ee.code == exitInterrupted || ee.code == exitTerminated) {
+	if ee, ok := base.(*exitError); ok && bySignal(ee) {
 		return &exitError{ee.code, fmt.Errorf("%w; %s not sent", ee.err, plural(n, "frame"))}
 	}
 	return unsentError(n, why)
@@ -360,6 +368,9 @@ func connect(ctx context.Context, g *globals, e *endpoint, cmd *cobra.Command, l
 		}
 		return nil
 	}()
+	if bySignal(result) {
+		pe.abandon()
+	}
 	if err := pe.close(); err != nil && result == nil {
 		result = failure("closing: %w", err)
 	}

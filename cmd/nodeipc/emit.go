@@ -211,6 +211,7 @@ func emit(ctx context.Context, g *globals, e *endpoint, args []string, wait stri
 		}
 		return &exitError{exitTimeout, err}
 	case <-ctx.Done():
+		pe.abandon()
 		_ = pe.close()
 		return stopped(ctx)
 	}
@@ -245,6 +246,7 @@ func emit(ctx context.Context, g *globals, e *endpoint, args []string, wait stri
 		result = &exitError{exitTimeout, fmt.Errorf("no %q within %v from %s", wait, timeout, pe.target)}
 	case <-ctx.Done():
 		result = stopped(ctx)
+		pe.abandon()
 	}
 	_ = pe.close()
 	return s.result(result)

@@ -73,6 +73,13 @@ func stopped(ctx context.Context) error {
 	return &exitError{exitInterrupted, errors.New("interrupted")}
 }
 
+// bySignal reports whether err is the error of a command stopped by a
+// signal.
+func bySignal(err error) bool {
+	var ee *exitError
+	return errors.As(err, &ee) && (ee.code == exitInterrupted || ee.code == exitTerminated)
+}
+
 func main() {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	sigs := make(chan os.Signal, 1)

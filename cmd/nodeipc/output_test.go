@@ -187,6 +187,7 @@ func TestSIGTERMCleansUpAsCtrlCDoes(t *testing.T) {
 			t.Errorf("%v after SIGTERM: stderr %q", b.cmd.Args[1:], got)
 		}
 	}
+
 	for _, p := range []string{sock, front} {
 		if _, err := os.Lstat(p); !os.IsNotExist(err) {
 			t.Errorf("%s is left behind after SIGTERM: %v", p, err)

@@ -159,3 +159,32 @@ func TestColourOnlyOnATerminalThatTakesIt(t *testing.T) {
 		}
 	}
 }
+
+func TestConnectStoppedWhileWaitingCountsWhatItHeld(t *testing.T) {
+	ptm, pts := openPTY(t)
+	cmd := exec.Command(bin, "connect", filepath.Join(t.TempDir(), "app.nobody"), "--retry", "10ms")
+	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	cmd.Stdin = pts
+	stdout, _ := cmd.StdoutPipe()
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pts.Close()
+	out, errs := linesOf(stdout), linesOf(stderr)
+	expectLine(t, "stdout", out, "waiting for")
+	// The mistake on line 2 is reported once line 1 is held.
+	io.WriteString(ptm, "ping\nping {\n")
+	expectLine(t, "stderr", errs, "line 2 not sent")
+	cmd.Process.Signal(unix.SIGTERM)
+	for range out {
+	}
+	last := ""
+	for l := range errs {
+		last = l
+	}
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != exitTerminated || last != "nodeipc: terminated; 1 frame not sent" {
+		t.Errorf("after SIGTERM: exit %d, stderr %q", code, last)
+	}
+}
