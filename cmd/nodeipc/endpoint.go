@@ -57,8 +57,8 @@ func (e *endpoint) flags(cmd *cobra.Command, client bool) {
 	fs.BoolVar(&e.legacy, "legacy", false, "node-ipc 9/10 settings: the /tmp/ socket root, {} for empty data")
 	fs.StringVar(&e.parser, "parser", nodeipc.ParserFast, "profile: raw (same as --raw), fast, guarded (limits) or assured (limits, --allow, mutual TLS)")
 	fs.StringSliceVar(&e.allow, "allow", nil, "the only `EVENTS` accepted and sent (comma-separated; needed by --parser assured)")
-	fs.Var(&e.maxMessage, "max-message", "largest frame sent or received, e.g. 16MiB (default 1MiB with --parser guarded or assured, 64MiB otherwise)")
-	fs.Var(&e.maxPending, "max-pending", "bytes waiting to be written (or to connect) before an event is refused, e.g. 64MiB (default 8MiB)")
+	fs.Var(&e.maxMessage, "max-message", "largest frame received, and with --parser guarded or assured sent, e.g. 16MiB (default 64MiB; 1MiB guarded or assured)")
+	fs.Var(&e.maxPending, "max-pending", "bytes waiting to be written, or held until connected, before an event is refused, e.g. 64MiB (default 8MiB)")
 	completeWords(cmd, "encoding", encodings)
 	completeWords(cmd, "parser", parsers)
 	if client {
