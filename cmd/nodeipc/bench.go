@@ -73,7 +73,7 @@ For nodeipc against node-ipc across processes, run the repository's go run ./ben
 			return bench(cmd.Context(), g, &e, o, cmd)
 		},
 	}
-	e.flags(cmd.Flags(), true)
+	e.flags(cmd, true)
 	cmd.Flags().IntVar(&o.count, "count", 100000, "round trips measured with --inflight in flight")
 	cmd.Flags().IntVar(&o.latCount, "latency-count", 10000, "round trips measured one at a time")
 	cmd.Flags().IntVar(&o.inflight, "inflight", 64, "requests in flight for throughput")
@@ -97,7 +97,7 @@ func bench(ctx context.Context, g *globals, e *endpoint, o benchOpts, cmd *cobra
 	if e.local == "" && e.tcp == "" && e.tls == "" && e.udp4 == "" && e.udp6 == "" {
 		dir, err := os.MkdirTemp("", "nodeipc-bench-")
 		if err != nil {
-			return failure("%v", err)
+			return failure("%w", err)
 		}
 		defer os.RemoveAll(dir)
 		for _, t := range []target{{"nodeipc local socket", "unix", filepath.Join(dir, "bench.sock")}, {"nodeipc tcp", "tcp", "127.0.0.1:0"}} {
@@ -105,11 +105,11 @@ func bench(ctx context.Context, g *globals, e *endpoint, o benchOpts, cmd *cobra
 			cfg.Silent = true
 			srv, err := nodeipc.NewServer(t.network, t.address, &cfg)
 			if err != nil {
-				return failure("%v", err)
+				return failure("%w", err)
 			}
 			srv.On(o.event, func(m *nodeipc.Message) { _ = srv.Emit(m.Socket, m.Type, m.Data) })
 			if err := srv.Start(); err != nil {
-				return failure("%v", err)
+				return failure("%w", err)
 			}
 			servers = append(servers, srv)
 			if t.network == "tcp" {
@@ -162,12 +162,12 @@ func bench(ctx context.Context, g *globals, e *endpoint, o benchOpts, cmd *cobra
 	if o.out != "" {
 		b, _ := json.MarshalIndent(results, "", "  ")
 		if err := os.WriteFile(o.out, append(b, '\n'), 0o644); err != nil {
-			return failure("--out: %v", err)
+			return failure("--out: %w", err)
 		}
 	}
 	if o.svg != "" {
 		if err := os.WriteFile(o.svg, chartSVG(results), 0o644); err != nil {
-			return failure("--svg: %v", err)
+			return failure("--svg: %w", err)
 		}
 	}
 	return nil
@@ -183,7 +183,7 @@ func runRounds(ctx context.Context, e *endpoint, network, address string, o benc
 	cfg.MaxRetries = 0
 	c, err := nodeipc.NewClient("nodeipc-bench", network, address, &cfg)
 	if err != nil {
-		return 0, nil, usageErr("%v", err)
+		return 0, nil, usageErr("%w", err)
 	}
 	defer c.Close(context.Background())
 	warmup := min(count/10, 1000)
@@ -202,7 +202,7 @@ func runRounds(ctx context.Context, e *endpoint, network, address string, o benc
 	send := func() {
 		sent[next] = time.Since(base)
 		if err := c.Emit(o.event, benchPayload(next, o.payload)); err != nil {
-			finish(failure("emit: %v", err))
+			finish(failure("emit: %w", err))
 		}
 		next++
 	}
@@ -267,7 +267,7 @@ func runRounds(ctx context.Context, e *endpoint, network, address string, o benc
 		case <-deadline:
 			return 0, nil, &exitError{exitTimeout, fmt.Errorf("%s: %d of %d round trips after %v", label, done.Load(), total, o.timeout)}
 		case <-ctx.Done():
-			return 0, nil, errInterrupted
+			return 0, nil, stopped(ctx)
 		}
 	}
 }

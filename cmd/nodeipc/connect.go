@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -25,28 +26,39 @@ func newConnect(g *globals) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "connect [ID|PATH]",
-		Short: "Connect, print what arrives, send JSON lines from stdin",
+		Short: "Connect, print what arrives, send each line of stdin as an event",
 		Long: `Connect a client, print every event it receives, and send each line of stdin as
-an event: {"type":"message","data":{"hello":"world"}} (data may be left out). In raw
-mode each line is sent as bytes (with its newline), converted with --encoding.
+an event, written either way:
 
-The client reconnects as node-ipc's does (--retry, --max-retries; -1 retries
-forever). When stdin ends, what was sent is flushed and the command exits after
---linger (or once --count events arrived). A malformed line stops it with exit
-code 1; Ctrl-C with 130; a client that gives up connecting with 1.`,
-		Example: `  nodeipc connect world                          # type JSON lines, see replies
-  printf '{"type":"ping","data":1}\n' | nodeipc connect world --count 1
-  nodeipc connect --tcp 127.0.0.1:8000 --max-retries 3 --json
-  nodeipc connect --udp4 127.0.0.1:8001         # a UDP endpoint on an ephemeral port`,
+  ping {"n":1}                             EVENT JSON (the data)
+  ping                                     EVENT alone: no data
+  {"type":"ping","data":{"n":1}}           node-ipc's envelope ("data" may be left out)
+
+In raw mode each line is sent as bytes (with its newline), converted with --encoding.
+
+While the server is not there it says "waiting for ENDPOINT ..." once, and
+"connected to ENDPOINT" when it is; it reconnects as node-ipc's client does
+(--retry, --max-retries; -1 retries forever). When stdin ends, the command waits
+for the connection if need be, writes what was sent, and exits after --linger (or
+once --count events arrived).
+
+On a terminal a mistyped line is reported and the session goes on. When stdin is
+a pipe or a file, a malformed line stops the command (exit code 1, naming the
+line). An event that was not sent, or a client that gives up connecting, ends it
+with exit code 1; Ctrl-C with 130, SIGTERM with 143.`,
+		Example: `  nodeipc connect world                          # type lines such as: ping {"n":1}
+  printf 'ping {"n":1}\n' | nodeipc connect world --count 1
+  nodeipc connect --tcp 127.0.0.1:8000 --max-retries 3 --json < events.txt
+  nodeipc connect --udp4 127.0.0.1:8001          # a UDP endpoint on an ephemeral port`,
 		Args: argsBetween(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				e.local = args[0]
 			}
-			return connect(cmd.Context(), g, &e, cmd.InOrStdin(), cmd, linger, count)
+			return connect(cmd.Context(), g, &e, cmd, linger, count)
 		},
 	}
-	e.flags(cmd.Flags(), true)
+	e.flags(cmd, true)
 	cmd.Flags().IntVar(&e.maxRetries, "max-retries", nodeipc.RetryForever, "reconnect attempts after the first (-1: forever, as node-ipc)")
 	cmd.Flags().DurationVar(&linger, "linger", 0, "after stdin ends, keep printing for this long")
 	cmd.Flags().IntVar(&count, "count", 0, "exit after this many events arrived (0: when stdin ends)")
@@ -68,7 +80,7 @@ func dial(e *endpoint, network, address string) (*peerEnd, error) {
 	if err != nil {
 		return nil, err
 	}
-	pe := &peerEnd{target: network + " " + address}
+	pe := &peerEnd{target: network + ":" + address}
 	if network == "udp4" || network == "udp6" {
 		host, port, _ := net.SplitHostPort(address)
 		p, _ := strconv.Atoi(port)
@@ -78,14 +90,14 @@ func dial(e *endpoint, network, address string) (*peerEnd, error) {
 		}
 		pe.udp, err = nodeipc.NewServer(network, local, &cfg)
 		if err != nil {
-			return nil, usageErr("%v", err)
+			return nil, usageErr("%w", err)
 		}
 		pe.to = nodeipc.UDPPeer(host, p)
 		return pe, nil
 	}
 	pe.client, err = nodeipc.NewClient(e.id, network, address, &cfg)
 	if err != nil {
-		return nil, usageErr("%v", err)
+		return nil, usageErr("%w", err)
 	}
 	return pe, nil
 }
@@ -104,7 +116,7 @@ func (pe *peerEnd) start() error {
 		return nil
 	}
 	if err := pe.udp.Start(); err != nil {
-		return failure("%v", err)
+		return failure("%w", err)
 	}
 	return nil
 }
@@ -114,6 +126,15 @@ func (pe *peerEnd) emit(event string, data any) error {
 		return pe.client.Emit(event, data)
 	}
 	return pe.udp.Emit(pe.to, event, data)
+}
+
+// abandon is for a command stopped by a signal: a client that is not
+// connected stops retrying at once, so its frames are reported as not sent
+// instead of waiting for a connection. A live connection is still flushed.
+func (pe *peerEnd) abandon() {
+	if pe.client != nil {
+		pe.client.StopRetrying()
+	}
 }
 
 // close flushes what was accepted and closes; it reports frames that could
@@ -127,49 +148,126 @@ func (pe *peerEnd) close() error {
 	return pe.udp.Shutdown(ctx)
 }
 
-// watch reports the client giving up (gaveUp) and frames it could not send
-// (unsent); with a printer it also prints connect, disconnect and errors.
-func (pe *peerEnd) watch(p *printer) (gaveUp, unsent <-chan error) {
-	up := make(chan error, 1)
-	lost := make(chan error, 1)
-	report := func(err error) {
-		var ue *nodeipc.UnsentError
-		if errors.As(err, &ue) || pe.client == nil {
-			select {
-			case lost <- err:
-			default:
-			}
-		}
-		if p != nil {
-			p.err("", err)
-		}
-	}
+// session follows a client (or a UDP endpoint) for connect and emit. With a
+// printer it says "waiting for ENDPOINT ..." once while the server is not
+// there, then "connected to" and "disconnected from"; failed attempts are
+// not printed one by one. It keeps the last error, for the one line that
+// reports why the command ended, and counts the frames the library reports
+// as not sent.
+type session struct {
+	mu        sync.Mutex
+	connected bool
+	waiting   bool // "waiting" printed since the last connection
+	lastErr   error
+	unsent    int
+	unsentWhy string
+	endErr    error
+
+	up     chan struct{} // closed at the first connection
+	ended  chan struct{} // closed when the client gave up
+	upOnce sync.Once
+}
+
+func (pe *peerEnd) follow(p *printer) *session {
+	s := &session{up: make(chan struct{}), ended: make(chan struct{})}
 	if pe.client == nil {
-		pe.udp.On("error", func(m *nodeipc.Message) { report(m.Err) })
-		return up, lost
+		close(s.up) // UDP has no connection
+		pe.udp.On("error", func(m *nodeipc.Message) {
+			s.mu.Lock()
+			s.lastErr = m.Err
+			s.mu.Unlock()
+			if p != nil {
+				p.err(peerName(m.Socket), m.Err)
+			}
+		})
+		return s
 	}
-	var mu sync.Mutex
-	var last error
-	if p != nil {
-		pe.client.On("connect", func(*nodeipc.Message) { p.note("", "connect", pe.target) })
-		pe.client.On("disconnect", func(*nodeipc.Message) { p.note("", "disconnect", pe.target) })
-	}
-	pe.client.On("error", func(m *nodeipc.Message) {
-		mu.Lock()
-		last = m.Err
-		mu.Unlock()
-		report(m.Err)
-	})
-	pe.client.On("destroy", func(*nodeipc.Message) {
-		mu.Lock()
-		defer mu.Unlock()
-		reason := "gave up reconnecting"
-		if last != nil {
-			reason = last.Error()
+	note := func(event, human string) {
+		if p != nil {
+			p.print(line{Event: event, Endpoint: pe.target, human: human, kind: kindNote})
 		}
-		up <- failure("could not reach %s: %s", pe.target, reason)
+	}
+	c := pe.client
+	c.On("error", func(m *nodeipc.Message) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		var ue *nodeipc.UnsentError
+		if errors.As(m.Err, &ue) {
+			s.unsent += ue.Frames
+			s.unsentWhy = ue.Reason
+			return
+		}
+		s.lastErr = m.Err
+		if !s.connected && !s.waiting {
+			s.waiting = true
+			note("waiting", "waiting for "+pe.target+" ...")
+		}
 	})
-	return up, lost
+	c.On("connect", func(*nodeipc.Message) {
+		s.mu.Lock()
+		s.connected, s.waiting, s.lastErr = true, false, nil
+		s.mu.Unlock()
+		note("connect", "connected to "+pe.target)
+		s.upOnce.Do(func() { close(s.up) })
+	})
+	c.On("disconnect", func(*nodeipc.Message) {
+		s.mu.Lock()
+		was := s.connected
+		s.connected = false
+		s.mu.Unlock()
+		if was {
+			note("disconnect", "disconnected from "+pe.target)
+		}
+	})
+	c.On("destroy", func(*nodeipc.Message) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		var perr *nodeipc.ProtocolError
+		switch err := s.lastErr; {
+		case errors.As(err, &perr):
+			s.endErr = failure("the connection to %s was closed: %w", pe.target, err)
+		case err != nil && !peerGone(err):
+			s.endErr = failure("could not reach %s: %w", pe.target, err)
+		default:
+			s.endErr = failure("%s closed the connection", pe.target)
+		}
+		close(s.ended)
+	})
+	return s
+}
+
+// why is the reason the client gave up; call it after ended is closed.
+func (s *session) why() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.endErr
+}
+
+// result is the command's error: base (nil, a failure, a signal), unless
+// frames were not sent, which makes it a failure naming how many and why.
+// Call it once the client is closed.
+func (s *session) result(base error) error {
+	s.mu.Lock()
+	n, why, end := s.unsent, s.unsentWhy, s.endErr
+	s.mu.Unlock()
+	if n == 0 {
+		return base
+	}
+	if end != nil {
+		why = describe(end)
+	}
+	if ee, ok := base.(*exitError); ok && bySignal(ee) {
+		return &exitError{ee.code, fmt.Errorf("%w; %s not sent", ee.err, plural(n, "frame"))}
+	}
+	return unsentError(n, why)
+}
+
+// failed reports a UDP endpoint's last error (a stream client's errors end
+// in ended).
+func (s *session) failed() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastErr
 }
 
 // counter closes done once n events were counted (never when n is 0).
@@ -199,7 +297,7 @@ func peerName(s *nodeipc.Socket) string {
 	return s.String()
 }
 
-func connect(ctx context.Context, g *globals, e *endpoint, in io.Reader, cmd *cobra.Command, linger time.Duration, count int) error {
+func connect(ctx context.Context, g *globals, e *endpoint, cmd *cobra.Command, linger time.Duration, count int) error {
 	network, address, err := e.kind()
 	if err != nil {
 		return err
@@ -216,80 +314,130 @@ func connect(ctx context.Context, g *globals, e *endpoint, in io.Reader, cmd *co
 	} else {
 		pe.on("*", func(m *nodeipc.Message) { p.event(peerName(m.Socket), m.Type, m.Data); counted() })
 	}
-	gaveUp, _ := pe.watch(p)
+	s := pe.follow(p)
 	if err := pe.start(); err != nil {
 		return err
 	}
+	in := cmd.InOrStdin()
+	var typing io.Writer // where a terminal's mistakes are reported
+	if f, ok := in.(*os.File); ok && isTerminal(f) {
+		typing = cmd.ErrOrStderr()
+		fmt.Fprintln(typing, `nodeipc: type events, one a line: EVENT, EVENT JSON or {"type":EVENT,"data":JSON}; `+endOfInput+` ends`)
+	}
 	lines := make(chan error, 1)
-	go func() { lines <- sendLines(pe, in, e.raw) }()
+	go func() { lines <- sendLines(pe, in, e.raw, typing) }()
 
-	var result error
-	select {
-	case <-ctx.Done():
-		result = errInterrupted
-	case result = <-gaveUp:
-	case <-enough:
-	case err := <-lines:
-		if err != nil {
-			result = err
-			break
+	result := func() error {
+		select {
+		case <-ctx.Done():
+			return stopped(ctx)
+		case <-s.ended:
+			return s.why()
+		case <-enough:
+			return nil
+		case err := <-lines:
+			if err != nil {
+				return err
+			}
 		}
-		var timer <-chan time.Time
-		if count == 0 {
-			timer = time.After(linger)
+		// Stdin has ended: what was sent goes out once connected.
+		select {
+		case <-ctx.Done():
+			return stopped(ctx)
+		case <-s.ended:
+			return s.why()
+		case <-enough:
+			return nil
+		case <-s.up:
+		}
+		if count > 0 {
+			select {
+			case <-ctx.Done():
+				return stopped(ctx)
+			case <-s.ended:
+				return s.why()
+			case <-enough:
+				return nil
+			}
 		}
 		select {
 		case <-ctx.Done():
-			result = errInterrupted
-		case result = <-gaveUp:
-		case <-enough:
-		case <-timer:
+			return stopped(ctx)
+		case <-s.ended:
+		case <-time.After(linger):
 		}
+		return nil
+	}()
+	if bySignal(result) {
+		pe.abandon()
 	}
 	if err := pe.close(); err != nil && result == nil {
-		result = failure("%v", err)
+		result = failure("closing: %w", err)
 	}
-	return result
+	return s.result(result)
 }
 
-// sendLines emits each line of in; the first malformed line ends it with
-// an error naming the line.
-func sendLines(pe *peerEnd, in io.Reader, raw bool) error {
+// sendLines emits each line of in. A malformed line, or one the client
+// refuses, ends it with an error naming the line; when typing is set (stdin
+// is a terminal) the error is reported there and the next line is read.
+func sendLines(pe *peerEnd, in io.Reader, raw bool, typing io.Writer) error {
 	br := bufio.NewReaderSize(in, 64<<10)
 	for n := 1; ; n++ {
 		text, err := br.ReadBytes('\n')
-		if len(text) > 0 {
-			if raw {
-				if err := pe.emit("", append([]byte(nil), text...)); err != nil {
-					return failure("stdin line %d: %v", n, err)
-				}
-			} else if t := bytes.TrimSpace(text); len(t) > 0 {
-				typ, data, perr := parseLine(t)
-				if perr != nil {
-					return failure("stdin line %d: %v", n, perr)
-				}
-				if err := pe.emit(typ, data); err != nil {
-					return failure("stdin line %d: %v", n, err)
-				}
+		if lerr := sendLine(pe, text, raw); lerr != nil {
+			if typing == nil {
+				return failure("stdin line %d: %w", n, lerr)
 			}
+			fmt.Fprintf(typing, "nodeipc: line %d not sent: %s\n", n, oneLine(describe(lerr)))
 		}
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {
-			return failure("reading stdin: %v", err)
+			return failure("reading stdin: %w", err)
 		}
 	}
 }
 
-// parseLine reads {"type":EVENT,"data":JSON}.
+func sendLine(pe *peerEnd, text []byte, raw bool) error {
+	if raw {
+		if len(text) == 0 {
+			return nil
+		}
+		return pe.emit("", append([]byte(nil), text...))
+	}
+	t := bytes.TrimSpace(text)
+	if len(t) == 0 {
+		return nil
+	}
+	typ, data, err := parseLine(t)
+	if err != nil {
+		return err
+	}
+	return pe.emit(typ, data)
+}
+
+// parseLine reads {"type":EVENT,"data":JSON}, EVENT JSON, or EVENT.
 func parseLine(b []byte) (string, any, error) {
+	if b[0] != '{' {
+		name, rest := b, []byte(nil)
+		if i := bytes.IndexAny(b, " \t"); i >= 0 {
+			name, rest = b[:i], bytes.TrimSpace(b[i+1:])
+		}
+		if len(rest) == 0 {
+			return string(name), nil, nil
+		}
+		if !json.Valid(rest) {
+			return "", nil, fmt.Errorf(`the data of %q is not JSON (a string is written "text", with the quotes)`, name)
+		}
+		return string(name), json.RawMessage(rest), nil
+	}
 	var v struct {
 		Type *string         `json:"type"`
 		Data json.RawMessage `json:"data"`
 	}
 	if err := json.Unmarshal(b, &v); err != nil {
-		return "", nil, fmt.Errorf(`not a JSON object {"type":EVENT,"data":...}: %v`, err)
+		return "", nil, fmt.Errorf(`not a JSON object {"type":EVENT,"data":JSON}: %v`, err)
 	}
 	if v.Type == nil || *v.Type == "" {
 		return "", nil, errors.New(`"type" is missing or empty`)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/effeeea0/nodeipc"
@@ -43,7 +44,7 @@ func demo(ctx context.Context, g *globals, e *endpoint, cmd *cobra.Command) erro
 
 	srv, err := nodeipc.NewServer("unix", path, &cfg)
 	if err != nil {
-		return failure("%v", err)
+		return failure("%w", err)
 	}
 	var mu sync.Mutex
 	hellos, gone := 0, 0
@@ -53,9 +54,14 @@ func demo(ctx context.Context, g *globals, e *endpoint, cmd *cobra.Command) erro
 		if m.Socket != nil {
 			from = peerLabel(m.Socket)
 		}
-		p.print(line{Peer: fmt.Sprintf("%-6s <- %-6s", who, from), Event: m.Type, Data: m.Data, kind: kindEvent})
+		p.print(line{At: who, Peer: from, Event: m.Type, Data: m.Data, kind: kindEvent})
 	}
-	srv.On("connect", func(m *nodeipc.Message) { p.note(fmt.Sprintf("%-6s   ", "server"), "connect", m.Socket.String()) })
+	note := func(at, event, peer string) { p.print(line{At: at, Peer: peer, Event: event, kind: kindNote}) }
+	fail := func(at string, err error) {
+		p.print(line{At: at, Event: "error", Code: errCode(err), Text: describeNoCode(err), kind: kindError})
+	}
+	endpoint := "unix:" + path
+	srv.On("connect", func(m *nodeipc.Message) { note("server", "connect", m.Socket.String()) })
 	srv.On("hello", func(m *nodeipc.Message) {
 		recv("server", m)
 		var h struct{ ID string }
@@ -72,7 +78,7 @@ func demo(ctx context.Context, g *globals, e *endpoint, cmd *cobra.Command) erro
 	})
 	srv.On("thanks", func(m *nodeipc.Message) { recv("server", m) })
 	srv.On("socket.disconnected", func(m *nodeipc.Message) {
-		p.note(fmt.Sprintf("%-6s   ", "server"), "socket.disconnected", peerLabel(m.Socket))
+		note("server", "socket.disconnected", peerLabel(m.Socket))
 		mu.Lock()
 		gone++
 		if gone == len(names) {
@@ -80,12 +86,19 @@ func demo(ctx context.Context, g *globals, e *endpoint, cmd *cobra.Command) erro
 		}
 		mu.Unlock()
 	})
-	srv.On("error", func(m *nodeipc.Message) { p.err("server", m.Err) })
+	// An error of Start is returned (and printed once, on stderr).
+	var started atomic.Bool
+	srv.On("error", func(m *nodeipc.Message) {
+		if started.Load() || m.Socket != nil {
+			fail("server", m.Err)
+		}
+	})
 	if err := srv.Start(); err != nil {
-		return failure("%v", err)
+		return failure("%w", err)
 	}
+	started.Store(true)
 	defer srv.Shutdown(context.Background())
-	p.note(fmt.Sprintf("%-6s   ", "server"), "listening", path)
+	p.print(line{At: "server", Event: "listening", Endpoint: endpoint, kind: kindNote})
 
 	var clients []*nodeipc.Client
 	defer func() {
@@ -98,13 +111,13 @@ func demo(ctx context.Context, g *globals, e *endpoint, cmd *cobra.Command) erro
 		ccfg.MaxRetries = 3
 		c, err := nodeipc.NewClient(name, "unix", path, &ccfg)
 		if err != nil {
-			return failure("%v", err)
+			return failure("%w", err)
 		}
 		clients = append(clients, c)
 		c.On("connect", func(*nodeipc.Message) {
-			p.note(fmt.Sprintf("%-6s   ", name), "connect", path)
+			p.print(line{At: name, Event: "connect", Endpoint: endpoint, kind: kindNote})
 			if err := c.Emit("hello", map[string]any{"id": name, "text": "hello from " + name}); err != nil {
-				p.err(name, err)
+				fail(name, err)
 			}
 		})
 		c.On("welcome", func(m *nodeipc.Message) { recv(name, m) })
@@ -113,7 +126,7 @@ func demo(ctx context.Context, g *globals, e *endpoint, cmd *cobra.Command) erro
 			_ = c.Emit("thanks", map[string]any{"id": name})
 			go c.Disconnect() // flushes the thanks, then leaves
 		})
-		c.On("error", func(m *nodeipc.Message) { p.err(name, m.Err) })
+		c.On("error", func(m *nodeipc.Message) { fail(name, m.Err) })
 		c.Connect()
 	}
 	select {
@@ -121,12 +134,12 @@ func demo(ctx context.Context, g *globals, e *endpoint, cmd *cobra.Command) erro
 	case <-time.After(10 * time.Second):
 		return failure("the demo did not complete within 10s")
 	case <-ctx.Done():
-		return errInterrupted
+		return stopped(ctx)
 	}
 	if err := srv.Shutdown(context.Background()); err != nil {
-		return failure("%v", err)
+		return failure("%w", err)
 	}
-	p.note(fmt.Sprintf("%-6s   ", "server"), "stopped", fmt.Sprintf("%d clients came and went", len(names)))
+	p.print(line{At: "server", Event: "stopped", Text: fmt.Sprintf("%d clients came and went", len(names)), kind: kindNote})
 	return nil
 }
 

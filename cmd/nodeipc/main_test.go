@@ -79,8 +79,28 @@ type background struct {
 
 func startBackground(t *testing.T, args ...string) *background {
 	t.Helper()
+	b, _ := startBackgroundWith(t, false, args...)
+	return b
+}
+
+// startTyping starts a long-running nodeipc process whose stdin is a pipe
+// the test writes to.
+func startTyping(t *testing.T, args ...string) (*background, io.WriteCloser) {
+	t.Helper()
+	return startBackgroundWith(t, true, args...)
+}
+
+func startBackgroundWith(t *testing.T, withStdin bool, args ...string) (*background, io.WriteCloser) {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	var stdin io.WriteCloser
+	if withStdin {
+		var err error
+		if stdin, err = cmd.StdinPipe(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +123,7 @@ func startBackground(t *testing.T, args ...string) *background {
 			_ = b.cmd.Wait()
 		}
 	})
-	return b
+	return b, stdin
 }
 
 // waitFor returns the first line containing s.
@@ -129,11 +149,24 @@ func (b *background) waitFor(s string) string {
 // interrupt sends Ctrl-C and returns the exit code.
 func (b *background) interrupt() int {
 	b.t.Helper()
+	return b.signal(syscall.SIGINT)
+}
+
+// signal sends sig (on Windows, kills) and returns the exit code.
+func (b *background) signal(sig syscall.Signal) int {
+	b.t.Helper()
 	if runtime.GOOS == "windows" {
 		_ = b.cmd.Process.Kill()
 	} else {
-		_ = b.cmd.Process.Signal(syscall.SIGINT)
+		_ = b.cmd.Process.Signal(sig)
 	}
+	return b.wait()
+}
+
+// wait waits for the process to end, keeping its output, and returns the
+// exit code.
+func (b *background) wait() int {
+	b.t.Helper()
 	done := make(chan struct{})
 	go func() {
 		for l := range b.lines {
@@ -141,19 +174,36 @@ func (b *background) interrupt() int {
 		}
 		close(done)
 	}()
+	<-done // all of stdout was read: the process closed it
 	_ = b.cmd.Wait()
-	<-done
 	return b.cmd.ProcessState.ExitCode()
 }
 
 type printed struct {
-	Event string          `json:"event"`
-	Peer  string          `json:"peer"`
-	Dir   string          `json:"dir"`
-	Data  json.RawMessage `json:"data"`
-	Code  string          `json:"code"`
-	Text  string          `json:"text"`
-	Hex   string          `json:"hex"`
+	Event     string          `json:"event"`
+	At        string          `json:"at"`
+	Peer      string          `json:"peer"`
+	Direction string          `json:"direction"`
+	Endpoint  string          `json:"endpoint"`
+	Data      json.RawMessage `json:"data"`
+	Code      string          `json:"code"`
+	Text      string          `json:"text"`
+	Hex       string          `json:"hex"`
+}
+
+// listenAddr returns the HOST:PORT (or path) of the JSON "listening" line
+// of serve or proxy: its endpoint without the network.
+func listenAddr(t *testing.T, l string) string {
+	t.Helper()
+	var j printed
+	if err := json.Unmarshal([]byte(l), &j); err != nil || j.Event != "listening" {
+		t.Fatalf("not a JSON listening line: %q", l)
+	}
+	_, addr, ok := strings.Cut(j.Endpoint, ":")
+	if !ok {
+		t.Fatalf("endpoint %q has no network", j.Endpoint)
+	}
+	return addr
 }
 
 func parseLines(t *testing.T, s string) []printed {
@@ -233,8 +283,7 @@ func TestServeReplies(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := startBackground(t, "serve", "--tcp", "127.0.0.1:0", "--replies", script, "--json")
-	l := srv.waitFor("listening")
-	addr := l[strings.Index(l, "tcp ")+4 : strings.LastIndex(l, `"`)]
+	addr := listenAddr(t, srv.waitFor("listening"))
 
 	r := runCLI(t, "", "emit", "--tcp", addr, "ping", "--wait", "pong", "--json")
 	if r.code != 0 || !strings.Contains(r.stdout, `"data":{"ok":true}`) {
@@ -257,22 +306,26 @@ func TestConnectPipesJSONLines(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "app.c")
 	srv := startBackground(t, "serve", sock, "--echo")
 	srv.waitFor("listening")
+	// Both forms: node-ipc's envelope, and EVENT JSON or EVENT alone.
 	in := `{"type":"first","data":{"n":1}}
 {"type":"second","data":"two"}
 
 {"type":"third"}
+fourth {"n": [4]}
+fifth
+	sixth	"six"
 `
-	r := runCLI(t, in, "connect", sock, "--count", "3", "--json")
+	r := runCLI(t, in, "connect", sock, "--count", "6", "--json")
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 	var events []string
 	for _, l := range parseLines(t, r.stdout) {
-		if l.Event != "connect" {
+		if l.Event != "connect" && l.Event != "waiting" {
 			events = append(events, l.Event+" "+string(l.Data))
 		}
 	}
-	want := []string{`first {"n":1}`, `second "two"`, `third {}`}
+	want := []string{`first {"n":1}`, `second "two"`, `third {}`, `fourth {"n":[4]}`, `fifth {}`, `sixth "six"`}
 	if strings.Join(events, "|") != strings.Join(want, "|") {
 		t.Fatalf("got %q, want %q", events, want)
 	}
@@ -285,6 +338,10 @@ func TestConnectPipesJSONLines(t *testing.T) {
 	r = runCLI(t, "{\"data\":1}\n", "connect", sock)
 	if r.code != exitFailure || !strings.Contains(r.stderr, `"type" is missing`) {
 		t.Fatalf("line without type: exit %d, stderr %q", r.code, r.stderr)
+	}
+	r = runCLI(t, "ping {\"n\":1}\nping hello\n", "connect", sock)
+	if r.code != exitFailure || !strings.Contains(r.stderr, "stdin line 2") || !strings.Contains(r.stderr, "not JSON") {
+		t.Fatalf("short form with data that is not JSON: exit %d, stderr %q", r.code, r.stderr)
 	}
 	srv.interrupt()
 }
@@ -329,7 +386,15 @@ func TestFailuresExitCodes(t *testing.T) {
 		{"bad port", []string{"serve", "--tcp", "127.0.0.1:99999"}, exitUsage, "bad port"},
 		{"bad address", []string{"connect", "--tcp", "nohostport"}, exitUsage, "want HOST:PORT"},
 		{"cert without tls", []string{"serve", "--tcp", ":0", "--cert", "x.pem"}, exitUsage, "go with --tls"},
-		{"tls server without key", []string{"serve", "--tls", "127.0.0.1:0"}, exitFailure, "ERR_IPC_TLS_CONFIGURATION"},
+		{"tls server without key", []string{"serve", "--tls", "127.0.0.1:0"}, exitUsage, "serve --tls needs --cert and --key"},
+		{"tls cert without key", []string{"connect", "--tls", "127.0.0.1:1", "--cert", "c.pem"}, exitUsage, "--cert and --key go together"},
+		{"tls unreadable cert", []string{"serve", "--tls", "127.0.0.1:0", "--cert", filepath.Join(dir, "no.pem"), "--key", filepath.Join(dir, "no-key.pem")}, exitFailure, "ERR_IPC_TLS_CONFIGURATION: cannot read"},
+		{"empty delimiter", []string{"serve", "--tcp", ":0", "--delimiter", ""}, exitUsage, "--delimiter is empty"},
+		{"unknown encoding", []string{"serve", "--tcp", ":0", "--encoding", "bogus"}, exitUsage,
+			`--encoding "bogus": want utf8, hex, base64, base64url, ascii, latin1, binary, utf16le or ucs2`},
+		{"unknown parser", []string{"serve", "--tcp", ":0", "--parser", "strict"}, exitUsage, `--parser "strict": want raw, fast, guarded or assured`},
+		{"assured without allow", []string{"serve", "--tcp", ":0", "--parser", "assured"}, exitUsage, "--allow"},
+		{"bad size", []string{"serve", "--tcp", ":0", "--max-message", "lots"}, exitUsage, "--max-message"},
 		{"data not JSON", []string{"emit", sock, "message=hello"}, exitUsage, "not JSON"},
 		{"emit without event", []string{"emit", sock}, exitUsage, "at least one"},
 		{"unreachable path", []string{"emit", filepath.Join(dir, "nobody"), "x"}, exitFailure, "could not reach"},
@@ -346,6 +411,18 @@ func TestFailuresExitCodes(t *testing.T) {
 			msg := strings.TrimSpace(r.stderr)
 			if !strings.HasPrefix(msg, "nodeipc: ") || strings.Contains(msg, "\n") || !strings.Contains(msg, c.msg) {
 				t.Fatalf("want one line containing %q, got %q", c.msg, r.stderr)
+			}
+			// Said once, in the words of the command line.
+			if strings.Contains(msg, "nodeipc: nodeipc:") {
+				t.Errorf("doubled prefix: %q", msg)
+			}
+			for _, goName := range []string{"Private", "Public", "Delimiter", "MaxMessageSize", "MaxReadBuffer", "MaxPendingBytes", "AllowedEvents", "Config."} {
+				if strings.Contains(msg, goName) {
+					t.Errorf("the message names the Go setting %s: %q", goName, msg)
+				}
+			}
+			if r.stdout != "" {
+				t.Errorf("a failure is reported on stderr only; stdout has %q", r.stdout)
 			}
 		})
 	}
@@ -388,8 +465,7 @@ func TestConnectInterrupted(t *testing.T) {
 
 func TestProxyShowsAndForwards(t *testing.T) {
 	srv := startBackground(t, "serve", "--tcp", "127.0.0.1:0", "--echo", "--json")
-	l := srv.waitFor("listening")
-	target := l[strings.Index(l, "tcp ")+4 : strings.LastIndex(l, `"`)]
+	target := listenAddr(t, srv.waitFor("listening"))
 	sock := filepath.Join(t.TempDir(), "app.proxy")
 	px := startBackground(t, "proxy", "--listen", "unix:"+sock, "--to", "tcp:"+target, "--json")
 	px.waitFor("listening")
@@ -398,8 +474,8 @@ func TestProxyShowsAndForwards(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, `"data":{"n":1}`) {
 		t.Fatalf("through the proxy: exit %d %s %s", r.code, r.stdout, r.stderr)
 	}
-	to := px.waitFor(`"dir":"->"`)
-	back := px.waitFor(`"dir":"<-"`)
+	to := px.waitFor(`"direction":"client-to-server"`)
+	back := px.waitFor(`"direction":"server-to-client"`)
 	for _, l := range []string{to, back} {
 		if !strings.Contains(l, `"event":"hello"`) || !strings.Contains(l, `"data":{"n":1}`) || !strings.Contains(l, `"ms":`) {
 			t.Errorf("proxy line %s", l)
@@ -442,8 +518,7 @@ func TestBenchPrintsFigures(t *testing.T) {
 
 	// Against a server given by address: nodeipc serve --echo.
 	srv := startBackground(t, "serve", "--tcp", "127.0.0.1:0", "--echo", "--json")
-	l := srv.waitFor("listening")
-	addr := l[strings.Index(l, "tcp ")+4 : strings.LastIndex(l, `"`)]
+	addr := listenAddr(t, srv.waitFor("listening"))
 	r = runCLI(t, "", "bench", "--tcp", addr, "--count", "500", "--latency-count", "50", "--json")
 	if r.code != 0 || !strings.Contains(r.stdout, `"rtt_per_sec"`) {
 		t.Fatalf("bench --tcp: exit %d %s %s", r.code, r.stdout, r.stderr)

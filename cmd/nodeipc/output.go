@@ -14,7 +14,9 @@ import (
 )
 
 // printer writes what a command sees: one line per event, as text (coloured
-// on a terminal unless NO_COLOR or --no-color) or as JSON lines (--json).
+// on a terminal unless --no-color, NO_COLOR or TERM=dumb) or as JSON lines
+// (--json). The layout of a text line (padding, arrows, words) is made here
+// from the line's values; a JSON line carries the values only.
 type printer struct {
 	mu    sync.Mutex
 	w     io.Writer
@@ -26,17 +28,17 @@ func newPrinter(g *globals, w io.Writer) *printer {
 	return &printer{w: w, json: g.json, color: !g.json && !g.noColor && colorAllowed(w)}
 }
 
-// colorAllowed reports whether w is a terminal and NO_COLOR is not set.
+// colorAllowed reports whether w is a terminal that takes colour: not when
+// NO_COLOR is set (https://no-color.org) or TERM is dumb.
 func colorAllowed(w io.Writer) bool {
 	if _, set := os.LookupEnv("NO_COLOR"); set {
 		return false
 	}
-	f, ok := w.(*os.File)
-	if !ok {
+	if os.Getenv("TERM") == "dumb" {
 		return false
 	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	f, ok := w.(*os.File)
+	return ok && isTerminal(f)
 }
 
 const (
@@ -56,21 +58,33 @@ func (p *printer) paint(code, s string) string {
 	return code + s + cReset
 }
 
-// line is one printed record. Data is JSON (an application event) or bytes
-// (raw mode, Raw set); Text is a note (an error, a lifecycle event).
+// Directions of a proxied frame.
+const (
+	toServer = "client-to-server"
+	toClient = "server-to-client"
+)
+
+// line is one printed record. Every exported field is a value; the text
+// layout is made in print. Data is JSON (an application event); raw holds
+// the bytes of a raw-mode chunk.
 type line struct {
-	Time   time.Time       `json:"time"`
-	Dir    string          `json:"dir,omitempty"`
-	Peer   string          `json:"peer,omitempty"`
-	Event  string          `json:"event"`
-	Data   json.RawMessage `json:"-"` // written as received, see jsonLine
-	Hex    string          `json:"hex,omitempty"`
-	Bytes  *int            `json:"bytes,omitempty"`
-	Text   string          `json:"text,omitempty"`
-	Code   string          `json:"code,omitempty"`
-	Millis *float64        `json:"ms,omitempty"`
-	raw    []byte
-	kind   int
+	Time      time.Time       `json:"time"`
+	Millis    *float64        `json:"ms,omitempty"`        // proxy: since the connection opened
+	At        string          `json:"at,omitempty"`        // demo: the endpoint that saw it
+	Direction string          `json:"direction,omitempty"` // proxy: toServer or toClient
+	Peer      string          `json:"peer,omitempty"`      // the other side
+	Conn      int64           `json:"conn,omitempty"`      // proxy: the connection's number
+	Event     string          `json:"event"`
+	Endpoint  string          `json:"endpoint,omitempty"` // listening, waiting, connect: NETWORK:ADDRESS
+	To        string          `json:"to,omitempty"`       // proxy: where connections go
+	Code      string          `json:"code,omitempty"`
+	Text      string          `json:"text,omitempty"`
+	Bytes     *int            `json:"bytes,omitempty"`
+	Hex       string          `json:"hex,omitempty"`
+	Data      json.RawMessage `json:"-"` // written as received, see jsonLine
+	human     string          // text mode: a note's words in place of its event and fields; what follows an error's code
+	raw       []byte
+	kind      int
 }
 
 const (
@@ -95,47 +109,75 @@ func (p *printer) print(l line) {
 		p.w.Write(jsonLine(l))
 		return
 	}
+	io.WriteString(p.w, p.text(l))
+}
+
+// text lays l out as a line of text.
+func (p *printer) text(l line) string {
 	var b strings.Builder
 	b.WriteString(p.paint(cDim, l.Time.Format("15:04:05.000")))
 	if l.Millis != nil {
 		b.WriteString(p.paint(cDim, fmt.Sprintf(" %+9.3fms", *l.Millis)))
 	}
-	if l.Dir != "" {
-		b.WriteString(" " + p.paint(cBold, l.Dir))
+	switch l.Direction {
+	case toServer:
+		b.WriteString(" " + p.paint(cBold, "->"))
+	case toClient:
+		b.WriteString(" " + p.paint(cBold, "<-"))
 	}
-	if l.Peer != "" {
-		b.WriteString(" " + p.paint(cDim, l.Peer))
+	peer := l.Peer
+	if l.Conn > 0 {
+		peer = fmt.Sprintf("%s#%d", peer, l.Conn)
 	}
-	switch l.kind {
-	case kindEvent:
-		b.WriteString(" " + p.paint(cCyan, l.Event))
-		if len(l.Data) > 0 {
-			b.WriteString(" " + string(l.Data))
+	// The demo's lines say who saw what: "alice  <- server welcome".
+	var after []string
+	switch {
+	case l.At != "" && l.kind == kindEvent && peer != "":
+		b.WriteString(" " + p.paint(cBold, fmt.Sprintf("%-6s <- %-6s", l.At, peer)))
+	case l.At != "":
+		b.WriteString(" " + p.paint(cBold, fmt.Sprintf("%-6s   ", l.At)))
+		if peer != "" {
+			after = append(after, peer)
 		}
-	case kindRaw:
-		b.WriteString(" " + p.paint(cCyan, l.Event) + fmt.Sprintf(" %d bytes %s", len(l.raw), l.Hex))
-		if utf8.Valid(l.raw) && printable(l.raw) {
-			b.WriteString(" " + p.paint(cDim, fmt.Sprintf("%q", l.raw)))
+	case peer != "":
+		b.WriteString(" " + p.paint(cDim, peer))
+	}
+	colour := map[int]string{kindEvent: cCyan, kindRaw: cCyan, kindNote: cGreen, kindError: cRed}[l.kind]
+	if l.kind == kindNote && l.human != "" {
+		b.WriteString(" " + p.paint(colour, l.human) + "\n")
+		return b.String()
+	}
+	b.WriteString(" " + p.paint(colour, l.Event))
+	if l.Code != "" {
+		b.WriteString(" " + p.paint(cYell, l.Code))
+	}
+	if l.human != "" {
+		after = append(after, l.human)
+	} else {
+		if l.Endpoint != "" {
+			after = append(after, l.Endpoint)
 		}
-	case kindNote:
-		b.WriteString(" " + p.paint(cGreen, l.Event))
+		if l.To != "" {
+			after = append(after, "-> "+l.To)
+		}
 		if l.Text != "" {
-			b.WriteString(" " + l.Text)
+			after = append(after, l.Text)
 		}
-	case kindError:
-		b.WriteString(" " + p.paint(cRed, l.Event))
-		if l.Code != "" {
-			b.WriteString(" " + p.paint(cYell, l.Code))
-		}
-		if l.Text != "" {
-			b.WriteString(" " + l.Text)
+		if l.kind == kindRaw {
+			after = append(after, fmt.Sprintf("%d bytes %s", len(l.raw), l.Hex))
+			if utf8.Valid(l.raw) && printable(l.raw) {
+				after = append(after, p.paint(cDim, fmt.Sprintf("%q", l.raw)))
+			}
 		}
 		if len(l.Data) > 0 {
-			b.WriteString(" " + string(l.Data))
+			after = append(after, string(l.Data))
 		}
+	}
+	for _, a := range after {
+		b.WriteString(" " + a)
 	}
 	b.WriteByte('\n')
-	io.WriteString(p.w, b.String())
+	return b.String()
 }
 
 func printable(b []byte) bool {
@@ -159,12 +201,10 @@ func (p *printer) note(peer, event, text string) {
 	p.print(line{Peer: peer, Event: event, Text: text, kind: kindNote})
 }
 
+// err prints an error that does not end the command (those go to stderr
+// only, once).
 func (p *printer) err(peer string, err error) {
-	l := line{Peer: peer, Event: "error", Text: err.Error(), kind: kindError}
-	if code := errCode(err); code != "" {
-		l.Code = code
-	}
-	p.print(l)
+	p.print(line{Peer: peer, Event: "error", Code: errCode(err), Text: describeNoCode(err), kind: kindError})
 }
 
 // jsonLine renders l as one JSON line. Data goes out byte for byte as

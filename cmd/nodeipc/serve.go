@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/effeeea0/nodeipc"
@@ -29,6 +30,7 @@ func newServe(g *globals) *cobra.Command {
 		echo    bool
 		replies string
 		count   int
+		quiet   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [ID|PATH]",
@@ -40,13 +42,18 @@ each event goes back to its sender; with --replies a script of JSON lines answer
   {"on":"ping","type":"pong","data":{"ok":true}}
   {"on":"job","type":"job.accepted"}            (no data: the received data is sent back)
 
-Stop with Ctrl-C (exit code 130), or after --count events (exit code 0).`,
+With --quiet it prints only that it is listening and the errors: nothing per event or
+connection (for a server under load).
+
+Stop with Ctrl-C (exit code 130) or SIGTERM (143): connections are closed and the
+socket file is removed. With --count it stops after that many events (exit code 0).`,
 		Example: `  nodeipc serve world --echo               # local socket SocketRoot + "app." + "world"
   nodeipc serve /tmp/app.world             # an explicit socket path (node-ipc 9/10's default place)
   nodeipc serve --tcp :8000 --json         # TCP, JSON lines out
   nodeipc serve --tls :8443 --cert server.pem --key server-key.pem --ca ca.pem
   nodeipc serve --udp4 :8001 --echo
-  nodeipc serve world --raw --encoding hex`,
+  nodeipc serve world --raw --encoding hex
+  nodeipc serve world --echo --quiet --max-message 64MiB --max-pending 256MiB`,
 		Args: argsBetween(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -59,20 +66,21 @@ Stop with Ctrl-C (exit code 130), or after --count events (exit code 0).`,
 					return err
 				}
 			}
-			return serve(cmd.Context(), g, &e, echo, rules, count, cmd)
+			return serve(cmd.Context(), g, &e, serveOpts{echo, rules, count, quiet}, cmd)
 		},
 	}
-	e.flags(cmd.Flags(), false)
+	e.flags(cmd, false)
 	cmd.Flags().BoolVar(&echo, "echo", false, "send every event back to its sender")
 	cmd.Flags().StringVar(&replies, "replies", "", "answer events from a script of JSON lines `FILE`")
 	cmd.Flags().IntVar(&count, "count", 0, "exit after this many events (0: run until Ctrl-C)")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing per event or connection: only listening and errors")
 	return cmd
 }
 
 func readReplies(path string) ([]reply, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, usageErr("--replies: %v", err)
+		return nil, usageErr("--replies: %w", err)
 	}
 	defer f.Close()
 	var rules []reply
@@ -97,7 +105,15 @@ func readReplies(path string) ([]reply, error) {
 	return rules, nil
 }
 
-func serve(ctx context.Context, g *globals, e *endpoint, echo bool, rules []reply, count int, cmd *cobra.Command) error {
+// serveOpts are serve's own flags.
+type serveOpts struct {
+	echo  bool
+	rules []reply
+	count int
+	quiet bool
+}
+
+func serve(ctx context.Context, g *globals, e *endpoint, o serveOpts, cmd *cobra.Command) error {
 	network, address, err := e.kind()
 	if err != nil {
 		return err
@@ -106,20 +122,27 @@ func serve(ctx context.Context, g *globals, e *endpoint, echo bool, rules []repl
 	if err != nil {
 		return err
 	}
+	if network == "tls" && (len(e.cert) == 0 || len(e.key) == 0) {
+		return usageErr("serve --tls needs --cert and --key (PEM files)")
+	}
 	srv, err := nodeipc.NewServer(network, address, &cfg)
 	if err != nil {
-		return usageErr("%v", err)
+		return usageErr("%w", err)
 	}
 	p := newPrinter(g, cmd.OutOrStdout())
-	cnt := newCounter(count)
+	cnt := newCounter(o.count)
 	enough, counted := cnt.done, cnt.add
-	answer := func(m *nodeipc.Message) {
-		if echo {
-			if err := srv.Emit(m.Socket, m.Type, m.Data); err != nil {
-				p.err(m.Socket.String(), fmt.Errorf("echo: %w", err))
-			}
+	// send answers m; a peer that left meanwhile is not an error.
+	send := func(m *nodeipc.Message, what, event string, data any) {
+		if err := srv.Emit(m.Socket, event, data); err != nil && !peerGone(err) {
+			p.err(m.Socket.String(), fmt.Errorf("%s: %w", what, err))
 		}
-		for _, r := range rules {
+	}
+	answer := func(m *nodeipc.Message) {
+		if o.echo {
+			send(m, "echo", m.Type, m.Data)
+		}
+		for _, r := range o.rules {
 			if r.On != m.Type {
 				continue
 			}
@@ -127,45 +150,54 @@ func serve(ctx context.Context, g *globals, e *endpoint, echo bool, rules []repl
 			if r.Data != nil {
 				data = r.Data
 			}
-			if err := srv.Emit(m.Socket, r.Type, data); err != nil {
-				p.err(m.Socket.String(), fmt.Errorf("reply %s: %w", r.Type, err))
-			}
+			send(m, "reply "+r.Type, r.Type, data)
 		}
 	}
 	if e.raw {
 		srv.On("data", func(m *nodeipc.Message) {
-			p.rawData(m.Socket.String(), m.Data)
-			if echo {
-				if err := srv.Emit(m.Socket, "", []byte(m.Data)); err != nil {
-					p.err(m.Socket.String(), fmt.Errorf("echo: %w", err))
-				}
+			if !o.quiet {
+				p.rawData(m.Socket.String(), m.Data)
+			}
+			if o.echo {
+				send(m, "echo", "", []byte(m.Data))
 			}
 			counted()
 		})
 	} else {
 		srv.On("*", func(m *nodeipc.Message) {
-			p.event(m.Socket.String(), m.Type, m.Data)
+			if !o.quiet {
+				p.event(m.Socket.String(), m.Type, m.Data)
+			}
 			answer(m)
 			counted()
 		})
 	}
-	srv.On("connect", func(m *nodeipc.Message) { p.note(m.Socket.String(), "connect", "") })
-	srv.On("socket.disconnected", func(m *nodeipc.Message) { p.note(m.Socket.String(), "socket.disconnected", "") })
+	if !o.quiet {
+		srv.On("connect", func(m *nodeipc.Message) { p.note(m.Socket.String(), "connect", "") })
+		srv.On("socket.disconnected", func(m *nodeipc.Message) { p.note(m.Socket.String(), "socket.disconnected", "") })
+	}
+	// An error of Start is returned (and printed once, on stderr); a peer
+	// that closes or resets its connection is not an error.
+	var started atomic.Bool
 	srv.On("error", func(m *nodeipc.Message) {
 		peer := ""
 		if m.Socket != nil {
 			peer = m.Socket.String()
 		}
+		if (peer == "" && !started.Load()) || (peer != "" && peerGone(m.Err)) {
+			return
+		}
 		p.err(peer, m.Err)
 	})
 	if err := srv.Start(); err != nil {
-		return failure("%v", err)
+		return failure("%w", err)
 	}
+	started.Store(true)
 	where := address
 	if a := srv.Addr(); a != nil {
 		where = a.String()
 	}
-	p.note("", "listening", network+" "+where)
+	p.print(line{Event: "listening", Endpoint: network + ":" + where, kind: kindNote})
 	select {
 	case <-ctx.Done():
 	case <-enough:
@@ -176,15 +208,7 @@ func serve(ctx context.Context, g *globals, e *endpoint, echo bool, rules []repl
 		p.err("", err)
 	}
 	if ctx.Err() != nil {
-		return errInterrupted
+		return stopped(ctx)
 	}
 	return nil
-}
-
-func errCode(err error) string {
-	var pe *nodeipc.ProtocolError
-	if errors.As(err, &pe) {
-		return pe.Code
-	}
-	return ""
 }
