@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 )
 
 // Protocol error codes. The ERR_IPC_* codes are node-ipc 14's stable codes and
@@ -77,4 +78,9 @@ var (
 	// ErrUnknownSocket is returned by Server.Emit for a socket that does not
 	// belong to that server.
 	ErrUnknownSocket = errors.New("nodeipc: socket does not belong to this server")
+	// ErrUnsupportedPlatform is returned, on a platform with neither Unix
+	// sockets nor Windows named pipes (js/wasm, wasip1, plan9), by what needs
+	// them: local endpoints and cluster listeners. The codec (EncodeFrame,
+	// ParseFrame) works everywhere.
+	ErrUnsupportedPlatform = errors.New("nodeipc: local endpoints are not supported on " + runtime.GOOS + "/" + runtime.GOARCH + " (Unix and Windows only)")
 )

@@ -1,4 +1,4 @@
-//go:build !windows
+//go:build unix
 
 // Not on Windows: Wine, where the Windows build is tested, has no UDP
 // sockets for Go, and an example cannot skip.

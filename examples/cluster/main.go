@@ -1,4 +1,4 @@
-//go:build !windows
+//go:build unix
 
 // Command cluster is the Go twin of node-ipc's cluster example: a primary
 // process opens one local socket and starts worker processes that all serve
