@@ -28,8 +28,8 @@ const DefaultAckSessionTimeout = time.Minute
 
 // Acknowledged delivery error codes (nodeipc's own).
 const (
-	CodeAcksUnsupported = "ERR_IPC_ACKS_UNSUPPORTED" // the peer does not acknowledge (no hello answer, or acks off)
-	CodeAckSequence     = "ERR_IPC_ACK_SEQUENCE"     // an acknowledged message out of sequence, or a malformed handshake
+	CodeAcksUnsupported Code = "ERR_IPC_ACKS_UNSUPPORTED" // the peer does not acknowledge (no hello answer, or acks off)
+	CodeAckSequence     Code = "ERR_IPC_ACK_SEQUENCE"     // an acknowledged message out of sequence, or a malformed handshake
 )
 
 // newSession returns a random session id: 16 random bytes in hex.

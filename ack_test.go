@@ -146,7 +146,7 @@ func TestAcksRefusedByAServerThatDoesNotAcknowledge(t *testing.T) {
 				var ue *nodeipc.UnsentError
 				switch {
 				case errors.As(m.Err, &pe):
-					events <- pe.Code
+					events <- string(pe.Code)
 				case errors.As(m.Err, &ue):
 					events <- fmt.Sprintf("unsent %d", ue.Frames)
 				}
@@ -156,7 +156,7 @@ func TestAcksRefusedByAServerThatDoesNotAcknowledge(t *testing.T) {
 				t.Fatal(err)
 			}
 			c.Connect()
-			for _, want := range []string{nodeipc.CodeAcksUnsupported, "unsent 1", "destroy"} {
+			for _, want := range []string{string(nodeipc.CodeAcksUnsupported), "unsent 1", "destroy"} {
 				if got := recv(t, events, want); got != want {
 					t.Fatalf("got %s, want %s", got, want)
 				}

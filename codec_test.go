@@ -103,7 +103,7 @@ func TestEncodeRefusesWhatWouldNotArrive(t *testing.T) {
 		name  string
 		event string
 		data  any
-		code  string
+		code  Code
 	}{
 		{"empty event", "", 1, CodeInvalidEvent},
 		{"reserved event", "error", 1, CodeReservedEvent},
@@ -154,7 +154,7 @@ func TestParseEnvelope(t *testing.T) {
 		frame string
 		typ   string
 		data  string // "<nil>" for absent
-		code  string
+		code  Code
 	}{
 		{`{"type":"message","data":"hello"}`, "message", `"hello"`, ""},
 		{` {"type":"a","data":1} ` + "\n", "a", `1`, ""},

@@ -7,29 +7,34 @@ import (
 	"runtime"
 )
 
+// Code is a protocol error's stable code: node-ipc 14's ERR_IPC_* codes with
+// their meaning, and nodeipc's own for cases node-ipc does not name.
+// PROTOCOL.md lists where each arises and whether it closes the connection.
+type Code string
+
 // Protocol error codes. The ERR_IPC_* codes are node-ipc 14's stable codes and
 // carry the same meaning; the last group are nodeipc's own, for cases node-ipc
 // does not name.
 const (
-	CodeInvalidJSON       = "ERR_IPC_INVALID_JSON"       // a frame is not valid JSON (or not valid UTF-8)
-	CodeInvalidMessage    = "ERR_IPC_INVALID_MESSAGE"    // valid JSON, but not an object
-	CodeInvalidEvent      = "ERR_IPC_INVALID_EVENT"      // type missing, not a non-empty string, or a prototype name
-	CodeEventTooLarge     = "ERR_IPC_EVENT_TOO_LARGE"    // event name longer than MaxEventNameLength
-	CodeReservedEvent     = "ERR_IPC_RESERVED_EVENT"     // a lifecycle event name sent by a peer
-	CodeEventNotAllowed   = "ERR_IPC_EVENT_NOT_ALLOWED"  // not in AllowedEvents (assured)
-	CodeFrameTooLarge     = "ERR_IPC_FRAME_TOO_LARGE"    // frame over MaxMessageSize (or the read buffer ceiling)
-	CodeBackpressure      = "ERR_IPC_BACKPRESSURE"       // pending write bytes over MaxPendingBytes
-	CodeMessageTimeout    = "ERR_IPC_MESSAGE_TIMEOUT"    // an unfinished frame waited longer than MessageTimeout
-	CodeUnlinkNotSocket   = "ERR_IPC_UNLINK_NOT_SOCKET"  // the server path exists and is not a socket
-	CodeSocketRoot        = "ERR_IPC_SOCKET_ROOT"        // the socket root is a symlink, not a directory, or not ours
-	CodeTLSConfiguration  = "ERR_IPC_TLS_CONFIGURATION"  // a TLS server without key and certificate, unreadable files
-	CodeAssuredTLS        = "ERR_IPC_ASSURED_TLS"        // assured profile without mutual TLS
-	CodeAssuredTransport  = "ERR_IPC_ASSURED_TRANSPORT"  // assured profile on a transport it refuses
-	CodeIncompleteFrame   = "ERR_IPC_INCOMPLETE_FRAME"   // the peer closed in the middle of a frame
-	CodeDatagramTooLarge  = "ERR_IPC_DATAGRAM_TOO_LARGE" // a UDP frame larger than one datagram
-	CodePeerNotPermitted  = "ERR_IPC_PEER_NOT_PERMITTED" // a local peer refused by its credentials
-	CodeInvalidRawPayload = "ERR_IPC_INVALID_RAW"        // a raw emit value the encoding cannot represent
-	CodeIdleTimeout       = "ERR_IPC_IDLE_TIMEOUT"       // a peer sent nothing within IdleTimeout or FirstMessageTimeout
+	CodeInvalidJSON       Code = "ERR_IPC_INVALID_JSON"       // a frame is not valid JSON (or not valid UTF-8)
+	CodeInvalidMessage    Code = "ERR_IPC_INVALID_MESSAGE"    // valid JSON, but not an object
+	CodeInvalidEvent      Code = "ERR_IPC_INVALID_EVENT"      // type missing, not a non-empty string, or a prototype name
+	CodeEventTooLarge     Code = "ERR_IPC_EVENT_TOO_LARGE"    // event name longer than MaxEventNameLength
+	CodeReservedEvent     Code = "ERR_IPC_RESERVED_EVENT"     // a lifecycle event name sent by a peer
+	CodeEventNotAllowed   Code = "ERR_IPC_EVENT_NOT_ALLOWED"  // not in AllowedEvents (assured)
+	CodeFrameTooLarge     Code = "ERR_IPC_FRAME_TOO_LARGE"    // frame over MaxMessageSize (or the read buffer ceiling)
+	CodeBackpressure      Code = "ERR_IPC_BACKPRESSURE"       // pending write bytes over MaxPendingBytes
+	CodeMessageTimeout    Code = "ERR_IPC_MESSAGE_TIMEOUT"    // an unfinished frame waited longer than MessageTimeout
+	CodeUnlinkNotSocket   Code = "ERR_IPC_UNLINK_NOT_SOCKET"  // the server path exists and is not a socket
+	CodeSocketRoot        Code = "ERR_IPC_SOCKET_ROOT"        // the socket root is a symlink, not a directory, or not ours
+	CodeTLSConfiguration  Code = "ERR_IPC_TLS_CONFIGURATION"  // a TLS server without key and certificate, unreadable files
+	CodeAssuredTLS        Code = "ERR_IPC_ASSURED_TLS"        // assured profile without mutual TLS
+	CodeAssuredTransport  Code = "ERR_IPC_ASSURED_TRANSPORT"  // assured profile on a transport it refuses
+	CodeIncompleteFrame   Code = "ERR_IPC_INCOMPLETE_FRAME"   // the peer closed in the middle of a frame
+	CodeDatagramTooLarge  Code = "ERR_IPC_DATAGRAM_TOO_LARGE" // a UDP frame larger than one datagram
+	CodePeerNotPermitted  Code = "ERR_IPC_PEER_NOT_PERMITTED" // a local peer refused by its credentials
+	CodeInvalidRawPayload Code = "ERR_IPC_INVALID_RAW"        // a raw emit value the encoding cannot represent
+	CodeIdleTimeout       Code = "ERR_IPC_IDLE_TIMEOUT"       // a peer sent nothing within IdleTimeout or FirstMessageTimeout
 )
 
 // ProtocolError reports a violation of the wire protocol or of a profile's
@@ -37,7 +42,7 @@ const (
 // stream is closed); send-side violations are returned by Emit. Match it with
 // errors.As and branch on Code.
 type ProtocolError struct {
-	Code    string // one of the Code* constants
+	Code    Code   // one of the Code* constants
 	Message string // what was wrong, without echoing untrusted event names in assured
 	Err     error  // an underlying cause, if any
 }
@@ -51,7 +56,7 @@ func (e *ProtocolError) Error() string {
 
 func (e *ProtocolError) Unwrap() error { return e.Err }
 
-func protoErr(code, msg string) *ProtocolError {
+func protoErr(code Code, msg string) *ProtocolError {
 	return &ProtocolError{Code: code, Message: msg}
 }
 

@@ -93,7 +93,7 @@ func (r *rules) appendReply(dst []byte, id uint64, data any, err error) ([]byte,
 		if err != nil {
 			code, msg := remoteCode(err)
 			b = append(b, `,"error":{"code":`...)
-			b = appendJSONString(b, code)
+			b = appendJSONString(b, string(code))
 			b = append(b, `,"message":`...)
 			b = appendJSONString(b, msg)
 			return append(b, "}}"...), nil

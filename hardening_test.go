@@ -162,7 +162,7 @@ func writeUntilCut(c net.Conn, prefix []byte, max int) (int, error) {
 	return n, err
 }
 
-func wantCode(t *testing.T, err error, code string) {
+func wantCode(t *testing.T, err error, code nodeipc.Code) {
 	t.Helper()
 	var pe *nodeipc.ProtocolError
 	if !errors.As(err, &pe) || pe.Code != code {

@@ -35,7 +35,7 @@ func newUDPUnderTest(t *testing.T, mutate func(*Config)) *udpUnderTest {
 		if !errors.As(m.Err, &pe) {
 			t.Fatalf("error %v is not a *ProtocolError", m.Err)
 		}
-		x.codes = append(x.codes, pe.Code)
+		x.codes = append(x.codes, string(pe.Code))
 	})
 	return x
 }
@@ -57,7 +57,7 @@ func TestUDPUnfinishedFramesAreBoundedAcrossPeers(t *testing.T) {
 	head := `{"type":"a","data":"`
 	x.send(1, head+strings.Repeat("a", 3000)) // held: 3020
 	x.send(2, head+strings.Repeat("b", 2000)) // 5040 would be over 4096
-	if want := []string{CodeFrameTooLarge}; strings.Join(x.codes, " ") != strings.Join(want, " ") {
+	if want := []string{string(CodeFrameTooLarge)}; strings.Join(x.codes, " ") != strings.Join(want, " ") {
 		t.Fatalf("errors %v, want %v", x.codes, want)
 	}
 	x.send(3, `{"type":"c","data":1}`+"\f") // a whole frame needs no room

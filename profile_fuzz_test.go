@@ -54,7 +54,7 @@ func fuzzRules(t testing.TB, profile string, mutate func(*Config)) *rules {
 }
 
 // knownCodes are the codes a *ProtocolError may carry.
-var knownCodes = map[string]bool{
+var knownCodes = map[Code]bool{
 	CodeInvalidJSON: true, CodeInvalidMessage: true, CodeInvalidEvent: true, CodeEventTooLarge: true,
 	CodeReservedEvent: true, CodeEventNotAllowed: true, CodeFrameTooLarge: true, CodeBackpressure: true,
 	CodeMessageTimeout: true, CodeUnlinkNotSocket: true, CodeSocketRoot: true, CodeTLSConfiguration: true,
@@ -65,12 +65,12 @@ var knownCodes = map[string]bool{
 type fuzzEvent struct {
 	typ     string
 	data    []byte // nil: absent
-	refused string // the code of a frame refused alone (fast profile), in order with the events
+	refused Code   // the code of a frame refused alone (fast profile), in order with the events
 }
 
 func (e fuzzEvent) String() string {
 	if e.refused != "" {
-		return "refused " + e.refused
+		return "refused " + string(e.refused)
 	}
 	if e.data == nil {
 		return fmt.Sprintf("%q <no data>", e.typ)
@@ -124,7 +124,7 @@ func readThrough(r *rules, pieces [][]byte) ([]fuzzEvent, error) {
 
 // codeOf returns the code of a *ProtocolError, "" for nil, and fails on any
 // other error or an unknown code.
-func codeOf(t *testing.T, err error) string {
+func codeOf(t *testing.T, err error) Code {
 	t.Helper()
 	if err == nil {
 		return ""
@@ -177,7 +177,7 @@ func contains(list []string, s string) bool {
 }
 
 // name applies the event-name rules in node-ipc's order.
-func (m model) name(typ string) string {
+func (m model) name(typ string) Code {
 	switch {
 	case typ == "":
 		return CodeInvalidEvent
@@ -203,7 +203,7 @@ func tooDeep(f []byte) bool {
 
 // frame decodes one complete frame: the event, or the code that refuses it.
 // A name refused alone (not fatal) comes back as an event with that code.
-func (m model) frame(f []byte) (fuzzEvent, string) {
+func (m model) frame(f []byte) (fuzzEvent, Code) {
 	if m.limit > 0 && len(f) > m.limit {
 		return fuzzEvent{}, CodeFrameTooLarge
 	}
@@ -236,7 +236,7 @@ func (m model) frame(f []byte) (fuzzEvent, string) {
 
 // stream decodes a whole stream that then ends: the events delivered, and
 // the code it ends with ("" for a clean end).
-func (m model) stream(in, delim []byte) (events []fuzzEvent, code string, exact bool) {
+func (m model) stream(in, delim []byte) (events []fuzzEvent, code Code, exact bool) {
 	parts := bytes.Split(in, delim)
 	for _, f := range parts[:len(parts)-1] {
 		if tooDeep(f) {
@@ -433,7 +433,7 @@ func FuzzCodecDecode(f *testing.F) {
 		}
 		// The codec's reading, chunk by chunk as the connection reads.
 		var want []fuzzEvent
-		var wantErr string
+		var wantErr Code
 		var rest []byte
 	model:
 		for _, p := range pieces {
@@ -446,7 +446,7 @@ func FuzzCodecDecode(f *testing.F) {
 				line := rest[:i]
 				rest = rest[i+1:]
 				if len(line) > 0 && strings.IndexByte("!?#", line[0]) >= 0 {
-					wantErr = map[byte]string{'!': "panic", '?': CodeInvalidMessage, '#': "codec"}[line[0]]
+					wantErr = map[byte]Code{'!': "panic", '?': CodeInvalidMessage, '#': "codec"}[line[0]]
 					break model
 				}
 				name, data, _ := bytes.Cut(line, []byte(" "))
@@ -469,7 +469,7 @@ func FuzzCodecDecode(f *testing.F) {
 		if wantErr == "" && len(rest) > 0 {
 			wantErr = CodeIncompleteFrame
 		}
-		var gotErr string
+		var gotErr Code
 		var pe *ProtocolError
 		switch {
 		case err == nil:
@@ -528,7 +528,7 @@ func FuzzUDPDecode(f *testing.F) {
 			t.Fatal(s.initErr)
 		}
 		var got []fuzzEvent
-		var codes []string
+		var codes []Code
 		s.On(WildcardEvent, func(m *Message) {
 			e := fuzzEvent{typ: m.Type}
 			if m.Data != nil {
@@ -541,7 +541,7 @@ func FuzzUDPDecode(f *testing.F) {
 		p := u.peer(netip.MustParseAddrPort("127.0.0.1:9"))
 		m := modelOf(s.rules)
 		var want []fuzzEvent
-		var wantCodes []string
+		var wantCodes []Code
 		var pending []byte
 		buf := make([]byte, 512)
 		exact := true

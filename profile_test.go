@@ -21,7 +21,7 @@ func guardedConfig() *nodeipc.Config {
 
 // expectCode sends raw bytes to a server of cfg and checks the error code it
 // publishes and that it closes that connection.
-func expectCode(t *testing.T, cfg *nodeipc.Config, send []string, pause time.Duration, code string) {
+func expectCode(t *testing.T, cfg *nodeipc.Config, send []string, pause time.Duration, code nodeipc.Code) {
 	t.Helper()
 	errs := make(chan error, 4)
 	_, addr := startServer(t, "tcp", cfg, func(s *nodeipc.Server) {
@@ -35,7 +35,7 @@ func expectCode(t *testing.T, cfg *nodeipc.Config, send []string, pause time.Dur
 		}
 		time.Sleep(pause)
 	}
-	err := recv(t, errs, code)
+	err := recv(t, errs, string(code))
 	var pe *nodeipc.ProtocolError
 	if !errors.As(err, &pe) || pe.Code != code {
 		t.Fatalf("got %v, want %s", err, code)
@@ -151,7 +151,7 @@ func TestGuardedSendSideViolationsReturnFromEmit(t *testing.T) {
 	for _, tc := range []struct {
 		event string
 		data  any
-		code  string
+		code  nodeipc.Code
 	}{
 		{"error", 1, nodeipc.CodeReservedEvent},
 		{"toString", 1, nodeipc.CodeInvalidEvent},

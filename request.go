@@ -20,9 +20,9 @@ const DefaultMaxRequests = 1024
 // Request error codes: what a responder answers when it cannot run a
 // handler (nodeipc's own).
 const (
-	CodeNoHandler      = "ERR_IPC_NO_HANDLER"      // no handler for the request's event
-	CodeHandlerFailed  = "ERR_IPC_HANDLER_FAILED"  // the handler returned an error without a code of its own
-	CodeInvalidRequest = "ERR_IPC_INVALID_REQUEST" // the request names no valid event
+	CodeNoHandler      Code = "ERR_IPC_NO_HANDLER"      // no handler for the request's event
+	CodeHandlerFailed  Code = "ERR_IPC_HANDLER_FAILED"  // the handler returned an error without a code of its own
+	CodeInvalidRequest Code = "ERR_IPC_INVALID_REQUEST" // the request names no valid event
 )
 
 var (
@@ -41,16 +41,16 @@ var (
 // A handler returns one to give its error a code; the requester gets it
 // from Request, to match with errors.As.
 type RemoteError struct {
-	Code    string
+	Code    Code
 	Message string
 }
 
 func (e *RemoteError) Error() string {
-	return "nodeipc: remote error " + e.Code + ": " + e.Message
+	return "nodeipc: remote error " + string(e.Code) + ": " + e.Message
 }
 
 // remoteCode is the code and message a reply carries for err.
-func remoteCode(err error) (code, msg string) {
+func remoteCode(err error) (code Code, msg string) {
 	var re *RemoteError
 	if errors.As(err, &re) && re.Code != "" {
 		return re.Code, re.Message
@@ -197,7 +197,7 @@ func (q *requests) end(f *fields, from any, sock *Socket) {
 	r := requestResult{m: &Message{Type: p.event, Socket: sock}}
 	switch {
 	case f.errv != nil:
-		code, msg := stringField(f.errv, "code"), stringField(f.errv, "message")
+		code, msg := Code(stringField(f.errv, "code")), stringField(f.errv, "message")
 		if code == "" {
 			code = CodeHandlerFailed
 		}

@@ -102,7 +102,7 @@ func TestRequestErrorsTravelBack(t *testing.T) {
 	for _, tc := range []struct {
 		event string
 		data  any
-		code  string
+		code  nodeipc.Code
 		msg   string
 	}{
 		{"sum", map[string]int{"a": -1}, "E_NEGATIVE", "a is -1"},

@@ -259,7 +259,7 @@ func TestMaxConnectionsRefusesExtraClientsOnly(t *testing.T) {
 var hostileFrames = []struct {
 	name  string
 	bytes string
-	code  string
+	code  nodeipc.Code
 	alone bool
 }{
 	{"not JSON", "not json\f", nodeipc.CodeInvalidJSON, false},

@@ -482,7 +482,7 @@ func TestNodeIPC14ServerEmittingReservedNamesToAGoClient(t *testing.T) {
 				c.On("error", func(m *nodeipc.Message) {
 					var pe *nodeipc.ProtocolError
 					if errors.As(m.Err, &pe) {
-						events <- "error " + pe.Code
+						events <- string("error " + pe.Code)
 					} else {
 						events <- "error " + m.Err.Error()
 					}
@@ -495,7 +495,7 @@ func TestNodeIPC14ServerEmittingReservedNamesToAGoClient(t *testing.T) {
 			for _, name := range []string{"data", "error"} {
 				node.send(map[string]any{"cmd": "broadcast", "type": name, "data": map[string]any{"x": 1}})
 				node.send(map[string]any{"cmd": "broadcast", "type": "message", "data": "after " + name})
-				if got := within(t, events, "the refusal"); got != "error "+nodeipc.CodeReservedEvent {
+				if got := within(t, events, "the refusal"); got != "error "+string(nodeipc.CodeReservedEvent) {
 					t.Fatalf("got %q, want the refusal of %q", got, name)
 				}
 				if got := within(t, events, "the next event"); got != `message "after `+name+`"` {

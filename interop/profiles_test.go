@@ -266,8 +266,8 @@ func TestProfilesSendSideRefusalsMatch(t *testing.T) {
 			} {
 				node.send(map[string]any{"cmd": "tryemit", "type": tc.typ, "data": tc.data})
 				e := node.expectAny("emitted", "emitError")
-				nodeCode := e.str("code")
-				goCode := ""
+				nodeCode := nodeipc.Code(e.str("code"))
+				var goCode nodeipc.Code
 				var pe *nodeipc.ProtocolError
 				if err := c.Emit(tc.typ, tc.data); errors.As(err, &pe) {
 					goCode = pe.Code
@@ -283,11 +283,11 @@ func TestProfilesSendSideRefusalsMatch(t *testing.T) {
 	}
 }
 
-func orNone(code string) string {
+func orNone(code nodeipc.Code) string {
 	if code == "" {
 		return "accepted"
 	}
-	return code
+	return string(code)
 }
 
 // violation is what a hostile or broken peer writes, and what node-ipc 14
@@ -296,8 +296,8 @@ func orNone(code string) string {
 type violation struct {
 	name                   string
 	bytes                  string
-	guardedNode, guardedGo string
-	assuredNode, assuredGo string
+	guardedNode, guardedGo nodeipc.Code
+	assuredNode, assuredGo nodeipc.Code
 	event                  string // the event delivered, when one is
 	why                    string // why nodeipc differs from node-ipc 14, where it does
 }
@@ -309,7 +309,7 @@ var (
 	emoji129 = strings.Repeat("😀", 129)
 )
 
-func sameCode(name, bytes, code string) violation {
+func sameCode(name, bytes string, code nodeipc.Code) violation {
 	return violation{name: name, bytes: bytes, guardedNode: code, guardedGo: code, assuredNode: code, assuredGo: code}
 }
 
@@ -336,9 +336,9 @@ var violations = []violation{
 
 func (v violation) want(profile string) (node, goCode string) {
 	if profile == nodeipc.ParserAssured {
-		return v.assuredNode, v.assuredGo
+		return string(v.assuredNode), string(v.assuredGo)
 	}
-	return v.guardedNode, v.guardedGo
+	return string(v.guardedNode), string(v.guardedGo)
 }
 
 // violationEvents are the events node-ipc peers report.
@@ -465,7 +465,7 @@ func TestProfilesViolationsGiveTheSameCodes(t *testing.T) {
 func codeOf(err error) string {
 	var pe *nodeipc.ProtocolError
 	if errors.As(err, &pe) {
-		return pe.Code
+		return string(pe.Code)
 	}
 	return err.Error()
 }
@@ -523,7 +523,7 @@ func (p *peer) expectAny(evs ...string) event {
 // nodeStartCode launches a node-ipc 14 peer and returns the code of the
 // error it throws while starting ("" when it starts; the error's name, such
 // as TypeError, for an error without a code).
-func nodeStartCode(t *testing.T, opts map[string]any) string {
+func nodeStartCode(t *testing.T, opts map[string]any) nodeipc.Code {
 	t.Helper()
 	p := launchPeer(t, opts)
 	timer := time.NewTimer(20 * time.Second)
@@ -541,9 +541,9 @@ func nodeStartCode(t *testing.T, opts map[string]any) string {
 			case "crash":
 				if e.str("code") == "" {
 					name, _, _ := strings.Cut(e.str("message"), ":")
-					return name
+					return nodeipc.Code(name)
 				}
-				return e.str("code")
+				return nodeipc.Code(e.str("code"))
 			}
 		case <-timer.C:
 			t.Fatalf("%s neither started nor failed; stderr:\n%s", p.name, p.errText())
@@ -553,7 +553,7 @@ func nodeStartCode(t *testing.T, opts map[string]any) string {
 
 // goServerStartCode builds and starts a nodeipc server and returns the code
 // of the error it refuses to start with ("" when it starts).
-func goServerStartCode(t *testing.T, network, addr string, cfg *nodeipc.Config) string {
+func goServerStartCode(t *testing.T, network, addr string, cfg *nodeipc.Config) nodeipc.Code {
 	t.Helper()
 	srv, err := nodeipc.NewServer(network, addr, cfg)
 	if err == nil {
@@ -586,7 +586,7 @@ func TestProfilesAssuredSocketRootRulesMatch(t *testing.T) {
 		name       string
 		root, path string // path: node-ipc 14 listens at path+"n", nodeipc at path+"g"
 		secure     bool
-		want       string
+		want       nodeipc.Code
 	}{
 		{"directly inside the root", root, root + "app.a", true, ""},
 		{"in a directory below the root", root, filepath.Join(root, "sub", "app.b"), true, nodeipc.CodeAssuredTransport},
@@ -655,7 +655,7 @@ func TestProfilesAssuredNetworkGatesMatch(t *testing.T) {
 		transport string         // tcp, udp4, tls
 		nodeTLS   map[string]any // node-ipc's config.tls; nil: none
 		goTLS     *nodeipc.TLSConfig
-		want      string
+		want      nodeipc.Code
 	}{
 		{"server over plain TCP", "server", "tcp", nil, nil, nodeipc.CodeAssuredTransport},
 		{"server over UDP", "server", "udp4", nil, nil, nodeipc.CodeAssuredTransport},
@@ -699,7 +699,7 @@ func TestProfilesAssuredNetworkGatesMatch(t *testing.T) {
 			cfg.TLS = tc.goTLS
 			cfg.StopRetrying = true
 			addr := fmt.Sprintf("127.0.0.1:%d", freePort(t)) // node-ipc may still hold its port
-			var goCode string
+			var goCode nodeipc.Code
 			if tc.role == "server" {
 				goCode = goServerStartCode(t, tc.transport, addr, cfg)
 			} else if _, err := nodeipc.NewClient("go", tc.transport, addr, cfg); err != nil {

@@ -58,7 +58,7 @@ func demo(ctx context.Context, g *globals, e *endpoint, cmd *cobra.Command) erro
 	}
 	note := func(at, event, peer string) { p.print(line{At: at, Peer: peer, Event: event, kind: kindNote}) }
 	fail := func(at string, err error) {
-		p.print(line{At: at, Event: "error", Code: errCode(err), Text: describeNoCode(err), kind: kindError})
+		p.print(line{At: at, Event: "error", Code: string(errCode(err)), Text: describeNoCode(err), kind: kindError})
 	}
 	endpoint := "unix:" + path
 	srv.On("connect", func(m *nodeipc.Message) { note("server", "connect", m.Socket.String()) })

@@ -44,7 +44,7 @@ func describe(err error) string {
 func describeNoCode(err error) string {
 	msg := describe(err)
 	if code := errCode(err); code != "" {
-		msg = strings.Replace(msg, code+": ", "", 1)
+		msg = strings.Replace(msg, string(code)+": ", "", 1)
 	}
 	return msg
 }
@@ -63,7 +63,7 @@ func limitFlag(err error) string {
 	return ""
 }
 
-func errCode(err error) string {
+func errCode(err error) nodeipc.Code {
 	var pe *nodeipc.ProtocolError
 	if errors.As(err, &pe) {
 		return pe.Code

@@ -95,7 +95,7 @@ func TestLimitsAreSetAndNamedOnTheCommandLine(t *testing.T) {
 	addr = listenAddr(t, small.waitFor("listening"))
 	runCLI(t, "", "emit", "--tcp", addr, "job=@"+twoMiB)
 	l := small.waitFor(`"event":"error"`)
-	if !strings.Contains(l, nodeipc.CodeFrameTooLarge) || !strings.Contains(l, "--max-message") {
+	if !strings.Contains(l, string(nodeipc.CodeFrameTooLarge)) || !strings.Contains(l, "--max-message") {
 		t.Errorf("serve's refusal: %s", l)
 	}
 	small.interrupt()

@@ -204,7 +204,7 @@ func (p *printer) note(peer, event, text string) {
 // err prints an error that does not end the command (those go to stderr
 // only, once).
 func (p *printer) err(peer string, err error) {
-	p.print(line{Peer: peer, Event: "error", Code: errCode(err), Text: describeNoCode(err), kind: kindError})
+	p.print(line{Peer: peer, Event: "error", Code: string(errCode(err)), Text: describeNoCode(err), kind: kindError})
 }
 
 // jsonLine renders l as one JSON line. Data goes out byte for byte as

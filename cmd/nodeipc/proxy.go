@@ -369,7 +369,7 @@ func (c *proxied) pump(dir string, src, dst net.Conn) {
 		}
 		if err != nil {
 			if len(pending) > 0 {
-				c.malformed(dir, nodeipc.CodeIncompleteFrame, fmt.Sprintf("%d bytes without a delimiter before the end", len(pending)), pending)
+				c.malformed(dir, string(nodeipc.CodeIncompleteFrame), fmt.Sprintf("%d bytes without a delimiter before the end", len(pending)), pending)
 			}
 			if !peerGone(err) {
 				c.show(line{Direction: dir, Event: "error", Text: "read: " + err.Error(), kind: kindError})
@@ -395,13 +395,13 @@ func (c *proxied) showFrames(dir string, b []byte) []byte {
 		b = b[i+len(c.delim):]
 		event, data, err := nodeipc.ParseFrame(frame)
 		if err != nil {
-			c.malformed(dir, errCode(err), "", frame)
+			c.malformed(dir, string(errCode(err)), "", frame)
 			continue
 		}
 		c.show(line{Direction: dir, Event: event, Data: data, kind: kindEvent})
 	}
 	if len(b) > maxShown {
-		c.show(line{Direction: dir, Event: "malformed", Code: nodeipc.CodeFrameTooLarge,
+		c.show(line{Direction: dir, Event: "malformed", Code: string(nodeipc.CodeFrameTooLarge),
 			Text: fmt.Sprintf("more than %d bytes without a delimiter; forwarded, not shown", maxShown), kind: kindError})
 		return nil
 	}

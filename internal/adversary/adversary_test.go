@@ -89,7 +89,7 @@ func classify(err error) string {
 	}
 	var pe *nodeipc.ProtocolError
 	if errors.As(err, &pe) {
-		return pe.Code
+		return string(pe.Code)
 	}
 	msg := err.Error()
 	switch {
@@ -275,7 +275,7 @@ func (g *goodClient) close() {
 // outcome is what the server should do: the error it reports ("" none;
 // "TLS" any TLS handshake failure) and whether it closes the connection.
 type outcome struct {
-	code   string
+	code   nodeipc.Code
 	closed bool
 }
 
@@ -298,7 +298,7 @@ func expect(profile, name string) outcome {
 		}
 		return open
 	}
-	when := func(cond bool, code string) outcome {
+	when := func(cond bool, code nodeipc.Code) outcome {
 		if cond {
 			return outcome{code, true}
 		}
@@ -465,7 +465,7 @@ func (s *server) attack(t *testing.T, name string, good *goodClient) (string, er
 		return row, fmt.Errorf("errors %v, want none", errs)
 	case want.code == "TLS" && (len(errs) == 0 || !strings.HasPrefix(errs[0], "TLS: ")):
 		return row, fmt.Errorf("errors %v, want a TLS handshake failure", errs)
-	case want.code != "" && want.code != "TLS" && (len(errs) == 0 || errs[0] != want.code):
+	case want.code != "" && want.code != "TLS" && (len(errs) == 0 || errs[0] != string(want.code)):
 		return row, fmt.Errorf("errors %v, want %s", errs, want.code)
 	case r.Closed != want.closed:
 		return row, fmt.Errorf("closed %v, want %v", r.Closed, want.closed)
