@@ -35,12 +35,16 @@ func TestMain(m *testing.M) {
 
 // Limits of the servers under attack.
 const (
-	maxMessage  = 64 << 10
-	maxRead     = 1 << 20
-	maxPending  = 256 << 10
-	maxConns    = 16
-	msgTimeout  = 300 * time.Millisecond
-	handshake   = 500 * time.Millisecond
+	maxMessage = 64 << 10
+	maxRead    = 1 << 20
+	maxPending = 256 << 10
+	maxConns   = 16
+	msgTimeout = 300 * time.Millisecond
+	// handshake bounds a server's TLS handshake: short, so that the stalled
+	// handshake case ends soon, yet long enough for the flood's 16 honest
+	// handshakes at once on a loaded 2-core machine under the race detector
+	// (500 ms was not).
+	handshake   = 3 * time.Second
 	floodConns  = 3 * maxConns
 	slowlorisOn = 2 * time.Second // how long slowloris holds a partial frame: well past msgTimeout
 )
