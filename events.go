@@ -127,6 +127,9 @@ type smallMessage struct {
 // is allocated for an event nobody listens to.
 func (r *registry) dispatch(typ, data []byte, sock *Socket) {
 	hs, wild := r.lookup(typ)
+	if hs == wild {
+		hs = nil // an event named "*" reaches the wildcard handlers once, as in node-ipc 14
+	}
 	if hs == nil && wild == nil {
 		return
 	}
