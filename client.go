@@ -388,7 +388,7 @@ func (c *Client) serveConn(nc net.Conn) (error, bool) {
 		if c.rules.raw {
 			c.events.emit(&Message{Type: "data", Data: append(json.RawMessage(nil), data...)})
 		} else {
-			c.events.dispatch(typ, data, nil)
+			c.events.dispatch(typ, data, nil, cn.owned)
 		}
 		if c.sync != nil {
 			c.sync.advance(c)

@@ -48,7 +48,8 @@ type conn struct {
 	writeErr error
 
 	writerDone chan struct{}
-	inBatch    int // frames delivered in the current batch (reader only)
+	inBatch    int  // frames delivered in the current batch (reader only)
+	owned      bool // the frame being delivered is deliver's to keep (reader only)
 }
 
 func newConn(nc net.Conn, r *rules, flush time.Duration) *conn {
@@ -461,6 +462,7 @@ func (c *conn) deliverFrames(sp *splitter, n int, deliver func(typ, data []byte)
 			c.beginBatch()
 			c.inBatch = 0
 		}
+		c.owned = sp.owned()
 		deliver(typ, data)
 		if *batching {
 			if c.inBatch++; c.inBatch == batchFrames {

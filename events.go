@@ -123,9 +123,11 @@ type smallMessage struct {
 }
 
 // dispatch delivers a received application event: its own handlers, then the
-// wildcard ones. Data is copied, so a handler may keep the Message. Nothing
-// is allocated for an event nobody listens to.
-func (r *registry) dispatch(typ, data []byte, sock *Socket) {
+// wildcard ones. A handler may keep the Message: data is copied, unless owned
+// says that the caller hands it over (a frame joined for this delivery, never
+// used again by the caller). Nothing is allocated for an event nobody listens
+// to.
+func (r *registry) dispatch(typ, data []byte, sock *Socket, owned bool) {
 	hs, wild := r.lookup(typ)
 	if hs == wild {
 		hs = nil // an event named "*" reaches the wildcard handlers once, as in node-ipc 14
@@ -141,6 +143,8 @@ func (r *registry) dispatch(typ, data []byte, sock *Socket) {
 		if data != nil {
 			m.Data = append(sm.buf[:0:len(data)], data...)
 		}
+	} else if owned {
+		m = &Message{Data: json.RawMessage(data[:len(data):len(data)])}
 	} else {
 		m = &Message{Data: append(json.RawMessage(nil), data...)}
 	}

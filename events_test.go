@@ -14,10 +14,10 @@ func TestRegistryDispatchOrderAndOff(t *testing.T) {
 	var got []string
 	deliver := func(typ string) []string {
 		got = nil
-		r.dispatch([]byte(typ), []byte(`1`), nil)
+		r.dispatch([]byte(typ), []byte(`1`), nil, false)
 		return got
 	}
-	r.dispatch([]byte("a"), nil, nil) // nothing registered: no panic, nothing delivered
+	r.dispatch([]byte("a"), nil, nil, false) // nothing registered: no panic, nothing delivered
 
 	r.on("a", func(m *Message) { got = append(got, "a1:"+m.Type) })
 	r.on(WildcardEvent, func(m *Message) { got = append(got, "*1:"+m.Type) })

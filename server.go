@@ -302,7 +302,7 @@ func (s *Server) serve(sock *Socket) {
 			if s.cfg.IdentifyPeer {
 				identify(sock, data)
 			}
-			s.events.dispatch(typ, data, sock)
+			s.events.dispatch(typ, data, sock, c.owned)
 		})
 		c.finish()
 	} else {

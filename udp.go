@@ -270,7 +270,7 @@ func (u *udpServer) receive(p *udpPeer, dgram []byte) {
 			identify(p.sock, body)
 		}
 		u.dispatching()
-		s.events.dispatch(typ, body, p.sock)
+		s.events.dispatch(typ, body, p.sock, false)
 	}
 	if len(data) == 0 {
 		return
