@@ -158,7 +158,7 @@ func (c *Client) send(frame []byte) error {
 	if len(c.outbox)+len(frame) > c.cfg.MaxOutboxBytes {
 		return fmt.Errorf("%w: %d bytes held, MaxOutboxBytes is %d", ErrOutboxFull, len(c.outbox), c.cfg.MaxOutboxBytes)
 	}
-	c.outbox = append(c.outbox, frame...)
+	c.outbox = appendWithin(c.outbox, frame, c.cfg.MaxOutboxBytes)
 	return nil
 }
 

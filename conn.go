@@ -89,7 +89,7 @@ func (c *conn) enqueue(frame []byte) error {
 		if len(c.pending) == 0 && c.inflight == 0 {
 			c.hold.hold()
 		}
-		c.pending = append(c.pending, frame...)
+		c.pending = appendWithin(c.pending, frame, c.r.maxPending)
 		c.mu.Unlock()
 		return nil
 	}
@@ -106,7 +106,7 @@ func (c *conn) enqueue(frame []byte) error {
 	if len(c.pending) == 0 {
 		c.cond.Signal()
 	}
-	c.pending = append(c.pending, frame...)
+	c.pending = appendWithin(c.pending, frame, c.r.maxPending)
 	c.mu.Unlock()
 	return nil
 }
