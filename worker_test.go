@@ -16,6 +16,7 @@ import (
 type worker struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
+	out   *bufio.Reader // the worker's stdout, after its first line
 }
 
 // startWorker starts this test binary as a worker (NODEIPC_TEST_WORKER=mode,
@@ -54,9 +55,24 @@ func startWorker(t *testing.T, mode string, env []string, prepare func(*exec.Cmd
 			<-done
 		}
 	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
+	w.out = bufio.NewReader(stdout)
+	line, err := w.out.ReadString('\n')
 	if err != nil && line == "" {
 		t.Fatalf("worker %s: %v", mode, err)
 	}
 	return w, strings.TrimSpace(line)
+}
+
+// request writes one line to the worker and returns the line it answers,
+// trimmed.
+func (w *worker) request(t *testing.T, line string) string {
+	t.Helper()
+	if _, err := io.WriteString(w.stdin, line+"\n"); err != nil {
+		t.Fatalf("worker: %v", err)
+	}
+	answer, err := w.out.ReadString('\n')
+	if err != nil {
+		t.Fatalf("worker: no answer to %q: %v", line, err)
+	}
+	return strings.TrimSpace(answer)
 }
