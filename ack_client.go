@@ -144,7 +144,7 @@ func (c *Client) ackExtension(cn *conn, typ, data []byte) bool {
 			c.publish("error", perr)
 			return true
 		}
-		c.events.dispatchSeq(f.event, f.data, nil, a.recv.session, f.seq)
+		c.events.dispatchSeq(f.event, f.data, nil, false, a.recv.session, f.seq)
 	default:
 		return false
 	}

@@ -142,7 +142,7 @@ func (s *Server) ackExtension(typ, data []byte, sock *Socket) bool {
 				s.publishErr(sock, perr)
 				break
 			}
-			s.events.dispatchSeq(f.event, f.data, sock, session, f.seq)
+			s.events.dispatchSeq(f.event, f.data, sock, false, session, f.seq)
 		}
 	default:
 		return false

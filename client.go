@@ -201,7 +201,7 @@ func (c *Client) sendLocked(frame []byte) (*conn, error) {
 	if len(c.outbox)+len(frame) > c.cfg.MaxOutboxBytes {
 		return nil, fmt.Errorf("%w: %d bytes held, MaxOutboxBytes is %d", ErrOutboxFull, len(c.outbox), c.cfg.MaxOutboxBytes)
 	}
-	c.outbox = append(c.outbox, frame...)
+	c.outbox = appendWithin(c.outbox, frame, c.cfg.MaxOutboxBytes)
 	return nil, nil
 }
 
@@ -540,7 +540,7 @@ func (c *Client) serveConn(nc net.Conn) (error, bool) {
 		case isExtension(typ) && (c.extension(cn, typ, data) || c.ackExtension(cn, typ, data)):
 			return
 		default:
-			c.events.dispatch(typ, data, nil)
+			c.events.dispatch(typ, data, nil, cn.owned)
 		}
 		if c.sync != nil {
 			c.sync.advance(c)

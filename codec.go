@@ -27,7 +27,8 @@ type Codec interface {
 // panic inside the codec ends this connection with an error instead of the
 // process.
 func (c *conn) readCodec(deliver func(typ, data []byte), refuse func(*ProtocolError)) (err error) {
-	buf := make([]byte, 64<<10)
+	buf := make([]byte, codecRead)
+	kept := remainder{max: c.r.maxMessageSize + len(buf)}
 	var rest []byte
 	receive := func(event string, data json.RawMessage) {
 		if c.aborted.Load() {
@@ -45,24 +46,70 @@ func (c *conn) readCodec(deliver func(typ, data []byte), refuse func(*ProtocolEr
 	for {
 		n, rerr := c.read(buf)
 		if n > 0 {
-			rest, err = callCodec(c.r.codec, rest, buf[:n], receive)
+			rest, err = callCodec(c.r.codec, kept.room(rest, n), buf[:n], receive)
 			if err != nil {
 				return err
-			}
-			if len(rest) > 0 && overlaps(rest[:cap(rest)], buf) {
-				// The next read reuses buf: keep a copy. Only a remainder
-				// in buf is copied (at most one read's bytes), so a frame
-				// arriving in many reads costs linear time.
-				rest = append([]byte(nil), rest...)
 			}
 			if len(rest) > c.r.maxMessageSize {
 				return frameTooLarge(len(rest), c.r.maxMessageSize, false)
 			}
+			rest = kept.keep(rest)
 		}
 		if rerr != nil {
 			return c.readEnd(rerr, len(rest))
 		}
 	}
+}
+
+// codecRead is the read buffer of a connection with a custom codec.
+const codecRead = 64 << 10
+
+// remainder holds a codec's remainder between reads, in one buffer of the
+// connection that grows at most to max (the limit plus one read). The codec
+// is given the remainder with room for the read after it, so that a codec
+// that appends the read to the remainder does so in place.
+type remainder struct {
+	buf []byte // len(buf) == cap(buf)
+	max int
+}
+
+// room returns rest (empty, or a slice of r.buf), moved or grown so that n
+// bytes fit after it in r.buf.
+func (r *remainder) room(rest []byte, n int) []byte {
+	off := 0
+	if len(rest) > 0 {
+		off = int(uintptr(unsafe.Pointer(unsafe.SliceData(rest))) - uintptr(unsafe.Pointer(unsafe.SliceData(r.buf))))
+	}
+	if off+len(rest)+n <= len(r.buf) {
+		return r.buf[off : off+len(rest)]
+	}
+	if len(rest)+n <= len(r.buf) && (off >= len(rest) || len(r.buf) >= r.max) {
+		// Moving the remainder costs no more than the bytes consumed
+		// before it, or the buffer may grow no more.
+		return r.buf[:copy(r.buf, rest)]
+	}
+	grown := make([]byte, max(min(2*len(r.buf), r.max), len(rest)+n))
+	rest = grown[:copy(grown, rest)]
+	r.buf = grown
+	return rest
+}
+
+// keep returns the codec's remainder as a slice of r.buf, copied there
+// unless it is one already: a slice of the read buffer would be overwritten
+// by the next read, and memory of the codec's own may be of any size.
+func (r *remainder) keep(rest []byte) []byte {
+	switch {
+	case len(rest) == 0:
+		if len(r.buf) > 4*codecRead {
+			r.buf = nil // a long remainder is done: its buffer goes too
+		}
+		return nil
+	case overlaps(rest, r.buf):
+		return rest
+	case len(rest) > len(r.buf):
+		r.buf = make([]byte, max(min(2*len(r.buf), r.max), len(rest)))
+	}
+	return r.buf[:copy(r.buf, rest)]
 }
 
 func callCodec(codec Codec, rest, chunk []byte, receive func(string, json.RawMessage)) (out []byte, err error) {

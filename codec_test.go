@@ -279,14 +279,19 @@ func TestSplitterGrowsForLargeFramesAndEnforcesTheLimit(t *testing.T) {
 	big := bytes.Repeat([]byte("x"), 3*minReadBuffer+17)
 	sp := newSplitter([]byte("\f"), 0)
 	feed := append(append([]byte{}, big...), '\f')
+	var f []byte
+	var ok bool
+	var perr *ProtocolError
 	for off := 0; off < len(feed); {
 		n := copy(sp.space(), feed[off:min(off+1000, len(feed))])
 		sp.advance(n)
 		off += n
+		if f, ok, perr = sp.frame(); ok || perr != nil {
+			break
+		}
 	}
-	f, ok, perr := sp.frame()
-	if perr != nil || !ok || !bytes.Equal(f, big) {
-		t.Fatalf("large frame: ok=%v err=%v len=%d", ok, perr, len(f))
+	if perr != nil || !ok || !bytes.Equal(f, big) || !sp.owned() {
+		t.Fatalf("large frame: ok=%v err=%v len=%d owned=%v", ok, perr, len(f), sp.owned())
 	}
 
 	sp = newSplitter([]byte("\f"), 100)
@@ -300,6 +305,85 @@ func TestSplitterGrowsForLargeFramesAndEnforcesTheLimit(t *testing.T) {
 	sp.advance(n)
 	if f, ok, perr := sp.frame(); perr != nil || !ok || len(f) != 100 {
 		t.Fatalf("frame of exactly the limit: %v %v", ok, perr)
+	}
+}
+
+// Frames longer than the read buffer, at the real sizes: frames over several
+// blocks, delimiters cut by reads at every offset, and the limit reached
+// exactly or passed by one byte. What is held never passes the limit, and
+// the buffer never grows.
+func TestSplitterHoldsLongFramesInBlocks(t *testing.T) {
+	const limit = 3*blockSize + 100
+	for _, delim := range []string{"\f", "\r\n", "<END>"} {
+		for _, size := range []int{minReadBuffer - 1, minReadBuffer + 1, 2*blockSize - 1, limit - len(delim), limit} {
+			// Reads of 1000 and 4093 bytes are taken whole: a first frame
+			// of the right length ends the j-th read inside the
+			// delimiter of the long frame, j bytes before it ends.
+			type run struct{ read, j int }
+			runs := []run{{minReadBuffer, 0}, {blockSize + 3, 0}}
+			for j := 0; j <= len(delim); j++ {
+				runs = append(runs, run{1000, j}, run{4093, j})
+			}
+			for _, r := range runs {
+				read := r.read
+				frame := bytes.Repeat([]byte{'a'}, size)
+				frame[size/2] = 'b'
+				next := "{}"
+				first := ((read-r.j-len(delim)-size)%read + read) % read
+				in := bytes.Repeat([]byte{'c'}, first)
+				in = append(append(in, delim...), frame...)
+				in = append(append(in, delim...), next+delim...)
+				// As node-ipc 14 counts it, the unfinished frame
+				// includes the part of its delimiter received.
+				cut := r.j > 0 && r.j < len(delim) && size+len(delim)-r.j > limit
+				sp := newSplitter([]byte(delim), limit)
+				var got []string
+				var perr *ProtocolError
+				for off := 0; off < len(in) && perr == nil; {
+					n := copy(sp.space(), in[off:min(off+read, len(in))])
+					sp.advance(n)
+					off += n
+					for perr == nil {
+						var f []byte
+						var ok bool
+						if f, ok, perr = sp.frame(); !ok {
+							break
+						}
+						got = append(got, string(f))
+					}
+					if sp.long.size > limit || len(sp.buf) != minReadBuffer {
+						t.Fatalf("%d bytes of blocks, a buffer of %d", sp.long.size, len(sp.buf))
+					}
+				}
+				if cut {
+					if perr == nil || perr.Code != CodeFrameTooLarge || len(got) != 1 {
+						t.Fatalf("delim %q, frame of %d, cut %d bytes before the end of its delimiter: %d frames, %v", delim, size, r.j, len(got), perr)
+					}
+					continue
+				}
+				if perr != nil || len(got) != 3 || got[1] != string(frame) || got[2] != next || sp.buffered() != 0 || sp.long.size != 0 {
+					t.Fatalf("delim %q, frame of %d, reads of %d (%d): %d frames, %d bytes held, %v", delim, size, read, r.j, len(got), sp.buffered(), perr)
+				}
+			}
+		}
+		// One byte more is refused, complete or not.
+		for _, complete := range []bool{true, false} {
+			sp := newSplitter([]byte(delim), limit)
+			in := bytes.Repeat([]byte{'a'}, limit+1)
+			if complete {
+				in = append(in, delim...)
+			}
+			var perr *ProtocolError
+			for off := 0; off < len(in) && perr == nil; {
+				n := copy(sp.space(), in[off:min(off+blockSize, len(in))])
+				sp.advance(n)
+				off += n
+				_, _, perr = sp.frame()
+			}
+			if perr == nil || perr.Code != CodeFrameTooLarge || sp.long.size > limit {
+				t.Fatalf("delim %q, complete %v: %v, %d bytes of blocks", delim, complete, perr, sp.long.size)
+			}
+		}
 	}
 }
 
@@ -390,45 +474,93 @@ func FuzzParseEnvelope(f *testing.F) {
 	})
 }
 
+// FuzzSplitter compares the splitter with a model that joins every read to
+// what is held and cuts it at each delimiter. shape picks miniature
+// configurations, run beside the real one: read buffers of a few bytes,
+// blocks of a few bytes and a small limit, so that small inputs take the
+// long-frame path (frames over a block, delimiters across reads and what
+// went to blocks, the limit reached exactly).
 func FuzzSplitter(f *testing.F) {
-	f.Add([]byte("{\"type\":\"a\",\"data\":1}\f{\"type\":\"b\"}\f"), []byte("\f"), uint8(7))
-	f.Add([]byte("a\r\nb\r\n\r\nc"), []byte("\r\n"), uint8(1))
-	f.Fuzz(func(t *testing.T, in, delim []byte, chunk uint8) {
+	f.Add([]byte("{\"type\":\"a\",\"data\":1}\f{\"type\":\"b\"}\f"), []byte("\f"), uint8(7), uint16(0))
+	f.Add([]byte("a\r\nb\r\n\r\nc"), []byte("\r\n"), uint8(1), uint16(3<<6|5))
+	f.Add([]byte(strings.Repeat("x", 200)+"<END>"+strings.Repeat("y", 200)+"<E"), []byte("<END>"), uint8(16), uint16(2<<6))
+	f.Add([]byte(strings.Repeat("z", 96)+"\f"+strings.Repeat("z", 97)+"\f"), []byte("\f"), uint8(40), uint16(12<<11|7<<6|9))
+	f.Fuzz(func(t *testing.T, in, delim []byte, chunk uint8, shape uint16) {
 		if len(delim) == 0 || len(delim) > 8 {
 			return
 		}
+		// Byte 0 stands for the delimiter, 1 for all of it but its last
+		// byte, 2 for a run of 50 bytes: inputs the fuzzer makes then hold
+		// delimiters, near misses and long frames.
+		var expanded []byte
+		for _, b := range in {
+			switch b {
+			case 0:
+				expanded = append(expanded, delim...)
+			case 1:
+				expanded = append(expanded, delim[:len(delim)-1]...)
+			case 2:
+				expanded = append(expanded, strings.Repeat("x", 50)...)
+			default:
+				expanded = append(expanded, b)
+			}
+		}
+		in = expanded
 		step := int(chunk%64) + 1
-		sp := newSplitter(delim, 0)
-		var got [][]byte
-		for off := 0; off < len(in); {
-			space := sp.space()
-			n := copy(space, in[off:min(off+step, len(in))])
-			sp.advance(n)
-			off += n
-			for {
-				fr, ok, perr := sp.frame()
-				if perr != nil {
-					t.Fatal(perr)
-				}
-				if !ok {
-					break
-				}
-				got = append(got, append([]byte(nil), fr...))
-			}
-		}
-		want, rest, _ := SplitFrames(in, string(delim))
-		if len(got) != len(want) {
-			t.Fatalf("%d frames, want %d", len(got), len(want))
-		}
-		for i := range want {
-			if !bytes.Equal(got[i], want[i]) {
-				t.Fatalf("frame %d: %q, want %q", i, got[i], want[i])
-			}
-		}
-		if sp.buffered() != len(rest) {
-			t.Fatalf("rest %d bytes, want %d", sp.buffered(), len(rest))
+		checkSplitter(t, newSplitter(delim, 0), in, step)
+		for k := range 16 {
+			sp := newSplitter(delim, int(shape>>11)*8) // 0 (none) to 248
+			sp.buf = make([]byte, 8*len(delim)+(int(shape&0x3f)+k)%64)
+			sp.long.max = 1 + (int(shape>>6&0x1f)+k)%32
+			checkSplitter(t, sp, in, (step-1+7*k)%64+1)
 		}
 	})
+}
+
+// checkSplitter feeds in to sp step bytes at a time, as a connection's
+// reader does, and compares what it returns with the model.
+func checkSplitter(t *testing.T, sp *splitter, in []byte, step int) {
+	t.Helper()
+	size := len(sp.buf)
+	var held []byte // the model: bytes after the last delimiter
+	var gotErr, wantErr bool
+	for off := 0; off < len(in) && !gotErr && !wantErr; {
+		n := copy(sp.space(), in[off:min(off+step, len(in))])
+		if n == 0 {
+			t.Fatalf("no room to read, %d bytes held", sp.buffered())
+		}
+		sp.advance(n)
+		held = append(held, in[off:off+n]...)
+		off += n
+		for !gotErr && !wantErr {
+			f, ok, perr := sp.frame()
+			i := bytes.Index(held, sp.delim)
+			switch {
+			case i >= 0 && sp.limit > 0 && i > sp.limit, i < 0 && sp.limit > 0 && len(held) > sp.limit:
+				wantErr = true
+			case i >= 0:
+				if !ok || !bytes.Equal(f, held[:i]) {
+					t.Fatalf("frame %q %v %v, want %q", f, ok, perr, held[:i])
+				}
+				if sp.owned() != (len(f) > 0 && !overlaps(f, sp.buf)) {
+					t.Fatalf("frame of %d bytes: owned %v", len(f), sp.owned())
+				}
+				held = held[i+len(sp.delim):]
+				continue
+			}
+			gotErr = perr != nil
+			if perr != nil && perr.Code != CodeFrameTooLarge || ok {
+				t.Fatalf("frame %q %v %v, want none", f, ok, perr)
+			}
+			break
+		}
+		if gotErr != wantErr {
+			t.Fatalf("error %v, want %v (%d bytes held, limit %d)", gotErr, wantErr, len(held), sp.limit)
+		}
+		if !gotErr && (sp.buffered() != len(held) || len(sp.buf) != size || sp.limit > 0 && sp.long.size > sp.limit) {
+			t.Fatalf("%d bytes held in %d of blocks and a buffer of %d; want %d, a buffer of %d, limit %d", sp.buffered(), sp.long.size, len(sp.buf), len(held), size, sp.limit)
+		}
+	}
 }
 
 func FuzzEncodeRoundTrip(f *testing.F) {

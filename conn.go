@@ -53,7 +53,8 @@ type conn struct {
 	lost     int         // frames cut by a failed write: neither sent nor kept
 
 	writerDone chan struct{}
-	inBatch    int // frames delivered in the current batch (reader only)
+	inBatch    int  // frames delivered in the current batch (reader only)
+	owned      bool // the frame being delivered is deliver's to keep (reader only)
 
 	// For the idle and first-message timeouts (servers), in nanoseconds
 	// since the connection opened.
@@ -106,7 +107,7 @@ func (c *conn) enqueue(frame []byte) error {
 		if len(c.pending) == 0 && c.inflight == 0 {
 			c.hold.hold()
 		}
-		c.pending = append(c.pending, frame...)
+		c.pending = appendWithin(c.pending, frame, c.r.maxPending)
 		c.mu.Unlock()
 		return nil
 	}
@@ -123,7 +124,7 @@ func (c *conn) enqueue(frame []byte) error {
 	if len(c.pending) == 0 {
 		c.cond.Signal()
 	}
-	c.pending = append(c.pending, frame...)
+	c.pending = appendWithin(c.pending, frame, c.r.maxPending)
 	c.mu.Unlock()
 	return nil
 }
@@ -647,6 +648,7 @@ func (c *conn) deliverFrames(sp *splitter, n int, deliver func(typ, data []byte)
 			c.beginBatch()
 			c.inBatch = 0
 		}
+		c.owned = sp.owned()
 		deliver(typ, data)
 		if *batching {
 			if c.inBatch++; c.inBatch == batchFrames {

@@ -129,15 +129,20 @@ type smallMessage struct {
 }
 
 // dispatch delivers a received application event: its own handlers, then the
-// wildcard ones. Data is copied, so a handler may keep the Message. Nothing
-// is allocated for an event nobody listens to.
-func (r *registry) dispatch(typ, data []byte, sock *Socket) {
-	r.dispatchSeq(typ, data, sock, "", 0)
+// wildcard ones. A handler may keep the Message: data is copied, unless owned
+// says that the caller hands it over (a frame joined for this delivery, never
+// used again by the caller). Nothing is allocated for an event nobody listens
+// to.
+func (r *registry) dispatch(typ, data []byte, sock *Socket, owned bool) {
+	r.dispatchSeq(typ, data, sock, owned, "", 0)
 }
 
 // dispatchSeq is dispatch for a message of acknowledged delivery.
-func (r *registry) dispatchSeq(typ, data []byte, sock *Socket, session string, seq uint64) {
+func (r *registry) dispatchSeq(typ, data []byte, sock *Socket, owned bool, session string, seq uint64) {
 	hs, wild := r.lookup(typ)
+	if hs == wild {
+		hs = nil // an event named "*" reaches the wildcard handlers once, as in node-ipc 14
+	}
 	if hs == nil && wild == nil {
 		return
 	}
@@ -149,6 +154,8 @@ func (r *registry) dispatchSeq(typ, data []byte, sock *Socket, session string, s
 		if data != nil {
 			m.Data = append(sm.buf[:0:len(data)], data...)
 		}
+	} else if owned {
+		m = &Message{Data: json.RawMessage(data[:len(data):len(data)])}
 	} else {
 		m = &Message{Data: append(json.RawMessage(nil), data...)}
 	}

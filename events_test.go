@@ -8,16 +8,16 @@ import (
 // TestRegistryDispatchOrderAndOff covers what a received event reaches: its
 // own handlers in registration order, then the wildcard ones, and nothing
 // once Off removed them; the wildcard handlers are added and removed like
-// any other.
+// any other, and an event named "*" reaches them once.
 func TestRegistryDispatchOrderAndOff(t *testing.T) {
 	var r registry
 	var got []string
 	deliver := func(typ string) []string {
 		got = nil
-		r.dispatch([]byte(typ), []byte(`1`), nil)
+		r.dispatch([]byte(typ), []byte(`1`), nil, false)
 		return got
 	}
-	r.dispatch([]byte("a"), nil, nil) // nothing registered: no panic, nothing delivered
+	r.dispatch([]byte("a"), nil, nil, false) // nothing registered: no panic, nothing delivered
 
 	r.on("a", func(m *Message) { got = append(got, "a1:"+m.Type) })
 	r.on(WildcardEvent, func(m *Message) { got = append(got, "*1:"+m.Type) })
@@ -28,6 +28,9 @@ func TestRegistryDispatchOrderAndOff(t *testing.T) {
 	}
 	if want := []string{"*1:b", "*2:b"}; !slices.Equal(deliver("b"), want) {
 		t.Errorf("b: got %q, want %q", got, want)
+	}
+	if want := []string{"*1:*", "*2:*"}; !slices.Equal(deliver("*"), want) {
+		t.Errorf("an event named *: got %q, want %q", got, want)
 	}
 
 	r.off(WildcardEvent)

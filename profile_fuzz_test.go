@@ -503,18 +503,26 @@ func FuzzCodecDecode(f *testing.F) {
 // and what is delivered matches the model. mode: 0 fast, 1 guarded, 2
 // guarded with AllowReservedEvents, 3 fast in node-ipc 9's legacy mode (a
 // datagram must end with the delimiter); plus 4: the two-byte delimiter
-// "\r\n", which a datagram boundary may cut in two. Assured refuses UDP.
+// "\r\n", or 8: the five-byte "<END>", which datagram boundaries may cut
+// (either stands in for every \f of the input). Assured refuses UDP.
 func FuzzUDPDecode(f *testing.F) {
 	for i, s := range streamSeeds() {
 		f.Add([]byte(s), []byte{byte(i * 11), 0, 5}, uint8(i))
 	}
 	f.Add([]byte("{\"type\":\"a\",\"data\":1}\r\n{\"type\":\"ping\"}\r\n"), []byte{21, 1}, uint8(4)) // cut between \r and \n
 	f.Add([]byte("{\"type\":\"a\",\"data\":\"\r\"}\r\n"), []byte{21, 0}, uint8(5))
+	f.Add([]byte("{\"type\":\"a\",\"data\":\"<EN\"}\f{\"type\":\"ping\"}\f"), []byte{3, 4, 5, 6, 2, 0, 1, 7}, uint8(8)) // cut inside <END>
 	f.Fuzz(func(t *testing.T, in, cuts []byte, mode uint8) {
 		legacy := mode%4 == 3
 		cfg := DefaultConfig()
-		if mode&4 != 0 {
+		switch {
+		case mode&8 != 0:
+			cfg.Delimiter = "<END>"
+		case mode&4 != 0:
 			cfg.Delimiter = "\r\n"
+		}
+		if cfg.Delimiter != DefaultDelimiter {
+			in = bytes.ReplaceAll(in, []byte(DefaultDelimiter), []byte(cfg.Delimiter))
 		}
 		cfg.Silent = true
 		cfg.Parser = []string{ParserFast, ParserGuarded, ParserGuarded, ParserFast}[mode%4]
@@ -550,8 +558,8 @@ func FuzzUDPDecode(f *testing.F) {
 				buf = make([]byte, len(d))
 			}
 			u.receive(p, buf[:copy(buf, d)])
-			if len(p.pending) > s.rules.maxMessageSize || u.held != len(p.pending) {
-				t.Fatalf("%d bytes held for a peer (%d counted), limit %d", len(p.pending), u.held, s.rules.maxMessageSize)
+			if p.pending.size > s.rules.maxMessageSize || u.held != p.pending.size || p.pending.n > p.pending.size {
+				t.Fatalf("%d bytes held for a peer in %d (%d counted), limit %d", p.pending.n, p.pending.size, u.held, s.rules.maxMessageSize)
 			}
 			// The model.
 			if legacy && !bytes.HasSuffix(d, s.rules.delim) {

@@ -367,7 +367,7 @@ func (s *Server) serve(sock *Socket) {
 			if s.cfg.IdentifyPeer && !isExtension(typ) {
 				identify(sock, data)
 			}
-			s.received(typ, data, sock)
+			s.received(typ, data, sock, c.owned)
 		}, func(perr *ProtocolError) { s.publishErr(sock, perr) })
 		c.finish()
 		s.reqs.fail(c, ErrConnectionLost)
@@ -410,15 +410,16 @@ func (s *Server) serve(sock *Socket) {
 	s.events.emit(&Message{Type: "close", Socket: sock})
 }
 
-// received dispatches an application event from a peer.
-func (s *Server) received(typ, data []byte, sock *Socket) {
+// received dispatches an application event from a peer; owned says that
+// data is the caller's to hand over (see registry.dispatch).
+func (s *Server) received(typ, data []byte, sock *Socket, owned bool) {
 	if s.logPayloads {
 		s.cfg.log("received event", string(typ), json.RawMessage(data))
 	}
 	if isExtension(typ) && s.extension(typ, data, sock) {
 		return
 	}
-	s.events.dispatch(typ, data, sock)
+	s.events.dispatch(typ, data, sock, owned)
 }
 
 // extension handles a request or a reply, and reports whether typ was one.

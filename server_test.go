@@ -893,18 +893,37 @@ func TestLogContract(t *testing.T) {
 }
 
 func TestMessageDecodeAndDataCopy(t *testing.T) {
-	got := make(chan *nodeipc.Message, 2)
+	got := make(chan *nodeipc.Message, 8)
 	_, addr := startServer(t, "tcp", nil, func(s *nodeipc.Server) {
-		s.On("a", func(m *nodeipc.Message) { got <- m })
+		s.On("a", func(m *nodeipc.Message) {
+			got <- m
+			_ = append(m.Data, "overwrite"...) // must not reach the next message
+		})
 	})
 	c, connected := startClient(t, "tcp", addr, nil, nil)
 	recv(t, connected, "connect")
-	_ = c.Emit("a", json.RawMessage(`{"k":"first"}`))
-	_ = c.Emit("a", json.RawMessage(`{"k":"other"}`))
-	m1, m2 := recv(t, got, "first"), recv(t, got, "second")
-	if string(m1.Data) != `{"k":"first"}` || string(m2.Data) != `{"k":"other"}` {
-		t.Fatalf("kept messages changed: %s %s", m1.Data, m2.Data)
+	// Short frames are slices of the read buffer, long ones are joined for
+	// their message: a kept message stays as it was in both cases.
+	sent := []string{`{"k":"first"}`, `{"k":"other"}`}
+	for _, n := range []int{1000, 100 << 10, 300 << 10, 5} {
+		sent = append(sent, `"`+strings.Repeat(string(rune('a'+n%26)), n)+`"`)
 	}
+	sent = append(sent, `{"k":"last"}`)
+	for _, s := range sent {
+		if err := c.Emit("a", json.RawMessage(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var kept []*nodeipc.Message
+	for range sent {
+		kept = append(kept, recv(t, got, "a message"))
+	}
+	for i, m := range kept {
+		if string(m.Data) != sent[i] {
+			t.Fatalf("kept message %d changed: %.40s, want %.40s", i, m.Data, sent[i])
+		}
+	}
+	m1 := kept[0]
 	var v struct{ K string }
 	if err := m1.Decode(&v); err != nil || v.K != "first" {
 		t.Fatal(v, err)

@@ -45,7 +45,7 @@ type udpServer struct {
 	tab   map[netip.AddrPort]*udpPeer
 	list  []*udpPeer // in order of arrival
 	swept time.Time
-	held  int // bytes of unfinished frames held for every peer (read loop only)
+	held  int // memory taken by the unfinished frames of every peer (read loop only)
 
 	batch   *udpBatch  // nil: one datagram per system call
 	frames  int        // frames of the current batch dispatched (read loop only)
@@ -64,7 +64,7 @@ const udpHoldMax = 2 * time.Millisecond
 
 type udpPeer struct {
 	sock    *Socket
-	pending []byte
+	pending blocks // the peer's unfinished frame
 	last    time.Time
 }
 
@@ -204,7 +204,7 @@ func (u *udpServer) peer(ap netip.AddrPort) *udpPeer {
 				kept = append(kept, p)
 			} else {
 				delete(u.tab, p.sock.udp)
-				u.held -= len(p.pending)
+				u.held -= p.pending.size
 			}
 		}
 		clear(u.list[len(kept):])
@@ -233,76 +233,118 @@ func (u *udpServer) receive(p *udpPeer, dgram []byte) {
 		s.publishErr(p.sock, protoErr(CodeIncompleteFrame, "a datagram of "+strconv.Itoa(len(dgram))+" bytes does not end with the delimiter (dropped, as node-ipc 9 does)"))
 		return
 	}
-	// The peer's unfinished frame, if any, is continued by this datagram.
-	// It holds no delimiter, so the search starts where one could end in
-	// the new bytes: a frame arriving in many datagrams costs linear time.
-	data, from := dgram, 0
-	held := len(p.pending)
-	if held > 0 {
-		data = append(p.pending, dgram...)
-		from = max(0, held-len(r.delim)+1)
-		p.pending = nil
-		u.held -= held
+	if p.pending.n > 0 {
+		var ok bool
+		if dgram, ok = u.continueFrame(p, dgram); !ok {
+			return
+		}
 	}
-	whole := len(data)
 	for {
-		i := indexDelim(data[from:], r.delim)
+		i := indexDelim(dgram, r.delim)
 		if i < 0 {
 			break
 		}
-		frame := data[:from+i]
-		data = data[from+i+len(r.delim):]
-		from = 0
-		perr := u.check(frame)
-		var typ, body []byte
-		if perr == nil {
-			typ, body, perr = parseEnvelope(frame)
-		}
-		if perr == nil {
-			if nperr, fatal := r.checkIncoming(typ); nperr != nil {
-				if !fatal {
-					// That frame alone is refused (fast profile).
-					s.publishErr(p.sock, nperr)
-					continue
-				}
-				perr = nperr
-			}
-		}
-		if perr != nil {
-			// A UDP peer is never closed: its buffer is reset.
-			s.publishErr(p.sock, perr)
+		if !u.deliver(p, dgram[:i], false) {
 			return
 		}
-		if s.cfg.IdentifyPeer && !isExtension(typ) {
-			identify(p.sock, body)
+		dgram = dgram[i+len(r.delim):]
+	}
+	if len(dgram) > 0 {
+		u.keep(p, dgram)
+	}
+}
+
+// continueFrame continues the peer's unfinished frame with a datagram. When
+// the datagram completes it, the frame is delivered and the rest of the
+// datagram returned; otherwise the datagram is held too, or refused. ok is
+// false when nothing is left to do with the datagram. The held bytes hold
+// no delimiter: the search covers where one could begin in their last
+// bytes, and the new bytes, so a frame arriving in many datagrams costs
+// linear time. The frame is joined only when complete, and handed over.
+func (u *udpServer) continueFrame(p *udpPeer, dgram []byte) (rest []byte, ok bool) {
+	delim := u.s.rules.delim
+	held := &p.pending
+	if k := min(len(delim)-1, held.n); k > 0 {
+		var scratch [32]byte
+		edge := append(held.last(k, scratch[:0]), dgram[:min(len(dgram), len(delim)-1)]...)
+		if j := indexDelim(edge, delim); j >= 0 && j < k {
+			// A delimiter that began in the held bytes.
+			u.held -= held.size
+			return dgram[len(delim)-(k-j):], u.deliver(p, held.join(nil, k-j), true)
 		}
-		u.dispatching()
-		s.received(typ, body, p.sock)
 	}
-	if len(data) == 0 {
-		return
+	if i := indexDelim(dgram, delim); i >= 0 {
+		u.held -= held.size
+		if perr := u.check(held.n + i); perr != nil {
+			held.reset()
+			u.s.publishErr(p.sock, perr)
+			return nil, false
+		}
+		return dgram[i+len(delim):], u.deliver(p, held.join(dgram[:i], 0), true)
 	}
-	if perr := u.check(data); perr != nil {
+	u.keep(p, dgram)
+	return nil, false
+}
+
+// keep holds bytes of the peer's unfinished frame, or refuses them (and
+// drops the frame) when the frame would pass the frame limit, or the
+// unfinished frames of every peer together MaxReadBuffer: many peers cannot
+// make the server hold more than one could. What is counted is the memory
+// the frames take.
+func (u *udpServer) keep(p *udpPeer, b []byte) {
+	s := u.s
+	held := &p.pending
+	perr := u.check(held.n + len(b))
+	if need := held.need(len(b)); perr == nil && u.held+need > s.cfg.MaxReadBuffer {
+		perr = protoErr(CodeFrameTooLarge, "an unfinished frame of "+strconv.Itoa(held.n+len(b))+" bytes does not fit: the unfinished frames of UDP peers take "+strconv.Itoa(u.held)+" bytes, and MaxReadBuffer is "+strconv.Itoa(s.cfg.MaxReadBuffer))
+	}
+	if perr != nil {
+		u.held -= held.size
+		held.reset()
 		s.publishErr(p.sock, perr)
 		return
 	}
-	// Every peer's unfinished frames together stay within MaxReadBuffer, so
-	// that many peers cannot make the server hold more than one could.
-	if u.held+len(data) > s.cfg.MaxReadBuffer {
-		s.publishErr(p.sock, protoErr(CodeFrameTooLarge, "an unfinished frame of "+strconv.Itoa(len(data))+" bytes does not fit: UDP peers hold "+strconv.Itoa(u.held)+" bytes of unfinished frames, and MaxReadBuffer is "+strconv.Itoa(s.cfg.MaxReadBuffer)))
-		return
-	}
-	if held > 0 && len(data) == whole {
-		p.pending = data // the joined buffer is ours: kept, not copied
-	} else {
-		p.pending = append([]byte(nil), data...) // a tail of this datagram
-	}
-	u.held += len(data)
+	room := min(s.cfg.MaxReadBuffer-u.held, s.rules.maxMessageSize-held.size)
+	u.held += held.append(b, room)
 }
 
-func (u *udpServer) check(frame []byte) *ProtocolError {
-	if lim := u.s.rules.maxMessageSize; lim > 0 && len(frame) > lim {
-		return frameTooLarge(len(frame), lim, true)
+// deliver dispatches one complete frame from the peer, or publishes why it
+// is refused (a UDP peer is never closed: what else its datagram holds is
+// dropped) and reports false. owned says that the frame was joined for this
+// delivery.
+func (u *udpServer) deliver(p *udpPeer, frame []byte, owned bool) bool {
+	s := u.s
+	perr := u.check(len(frame))
+	var typ, body []byte
+	if perr == nil {
+		typ, body, perr = parseEnvelope(frame)
+	}
+	if perr == nil {
+		if nperr, fatal := s.rules.checkIncoming(typ); nperr != nil {
+			if !fatal {
+				// That frame alone is refused (fast profile).
+				s.publishErr(p.sock, nperr)
+				return true
+			}
+			perr = nperr
+		}
+	}
+	if perr != nil {
+		s.publishErr(p.sock, perr)
+		return false
+	}
+	if s.cfg.IdentifyPeer && !isExtension(typ) {
+		identify(p.sock, body)
+	}
+	u.dispatching()
+	s.received(typ, body, p.sock, owned)
+	return true
+}
+
+// check refuses a frame of n bytes over the frame limit.
+func (u *udpServer) check(n int) *ProtocolError {
+	if lim := u.s.rules.maxMessageSize; lim > 0 && n > lim {
+		return frameTooLarge(n, lim, true)
 	}
 	return nil
 }

@@ -68,3 +68,17 @@ func startWorker(t *testing.T, mode string, env []string, prepare func(*exec.Cmd
 	})
 	return w, w.line(t)
 }
+
+// request writes one line to the worker and returns the line it answers,
+// trimmed.
+func (w *worker) request(t *testing.T, line string) string {
+	t.Helper()
+	if _, err := io.WriteString(w.stdin, line+"\n"); err != nil {
+		t.Fatalf("worker: %v", err)
+	}
+	answer, err := w.out.ReadString('\n')
+	if err != nil {
+		t.Fatalf("worker: no answer to %q: %v", line, err)
+	}
+	return strings.TrimSpace(answer)
+}
