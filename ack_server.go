@@ -204,8 +204,8 @@ func (s *Server) departed(sock *Socket) {
 }
 
 // expireSessions reports the unacknowledged messages of sessions gone
-// longer than AckSessionTimeout, and forgets the oldest departed sessions
-// beyond the bound.
+// longer than AckSessionTimeout, and, beyond the bound on sessions kept,
+// forgets departed ones gone that long.
 func (s *Server) expireSessions(now time.Time) {
 	a := s.acks
 	a.mu.Lock()

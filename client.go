@@ -438,8 +438,10 @@ func (c *Client) run() {
 			c.publish("error", perr)
 		}
 		var pe *ProtocolError
-		if errors.As(perr, &pe) {
-			// A protocol violation is final, as in node-ipc 14.
+		if errors.As(perr, &pe) && pe.Code != CodeIncompleteFrame {
+			// A protocol violation is final, as in node-ipc 14. A frame
+			// cut short by the end of the connection (a server that died
+			// while writing it) is not a violation: the client reconnects.
 			c.giveUp()
 			return
 		}

@@ -36,6 +36,8 @@ func TestEncodeFrameMatchesNodeIPC14Bytes(t *testing.T) {
 		{"null kept in v14 mode", "a", json.RawMessage("null"), `{"type":"a","data":null}` + "\f"},
 		{"empty string kept in v14 mode", "a", "", `{"type":"a","data":""}` + "\f"},
 		{"NaN is null", "a", math.NaN(), `{"type":"a","data":null}` + "\f"},
+		{"-0 is 0", "a", math.Copysign(0, -1), `{"type":"a","data":0}` + "\f"},
+		{"a float32 in its own digits", "a", float32(0.1), `{"type":"a","data":0.1}` + "\f"},
 		{"form feed escaped", "a", "a\fb", `{"type":"a","data":"a\fb"}` + "\f"},
 		{"control characters", "a", "\b\t\n\r\x01\x1f\x7f", `{"type":"a","data":"\b\t\n\r\u0001\u001f` + "\x7f" + `"}` + "\f"},
 		{"quotes and backslash", "a", `"\`, `{"type":"a","data":"\"\\"}` + "\f"},

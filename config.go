@@ -138,15 +138,15 @@ type Config struct {
 	// messages of a client whose connection ended; 0 means
 	// DefaultAckSessionTimeout.
 	AckSessionTimeout time.Duration
-	// AckDelivered makes a receiver durable: asked once per sender session
-	// the first time the session connects to this process, it returns the
-	// last sequence number of that session the program has delivered
-	// (recorded with the program's own effects from Message.Session and
-	// Message.Seq) and true, or false when it has no record of the session,
-	// so that a restarted receiver does not deliver again what it delivered
-	// before it died. nil: the record lives in memory only, and a restarted
-	// receiver may deliver again what it had delivered but not yet
-	// acknowledged when it died.
+	// AckDelivered makes a server a durable receiver: asked once per client
+	// session, the first time the session connects to this process, it
+	// returns the last sequence number of that session the program has
+	// delivered (recorded with the program's own effects from
+	// Message.Session and Message.Seq) and true, or false when it has no
+	// record of the session, so that a restarted server does not deliver
+	// again what it delivered before it died. nil: the record lives in
+	// memory only, and a restarted server may deliver again what it had
+	// delivered but not yet acknowledged when it died.
 	AckDelivered func(session string) (delivered uint64, known bool)
 	// AllowedUIDs, when not empty, is the list of user ids a Unix-socket
 	// server accepts, checked with the kernel's peer credentials.

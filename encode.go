@@ -63,9 +63,9 @@ func appendData(dst []byte, data any, legacy bool) ([]byte, error) {
 	case uint32:
 		return strconv.AppendUint(dst, uint64(v), 10), nil
 	case float64:
-		return appendFloat(dst, v, legacy), nil
+		return appendFloat(dst, v, 64, legacy), nil
 	case float32:
-		return appendFloat(dst, float64(v), legacy), nil
+		return appendFloat(dst, float64(v), 32, legacy), nil
 	}
 	return appendMarshaled(dst, data, legacy)
 }
@@ -96,14 +96,19 @@ func appendRaw(dst []byte, raw []byte, legacy bool) ([]byte, error) {
 }
 
 // appendFloat formats f as JavaScript's Number#toString does (which is also
-// what encoding/json does); NaN and infinities are written as null, as
+// what encoding/json does), with the shortest digits that read back as the
+// same float of bits (32 for a float32, as encoding/json writes it); -0 is
+// 0, as JSON.stringify writes it; NaN and infinities are written as null, as
 // JSON.stringify does, or {} in legacy mode.
-func appendFloat(dst []byte, f float64, legacy bool) []byte {
+func appendFloat(dst []byte, f float64, bits int, legacy bool) []byte {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		if legacy {
 			return append(dst, emptyObject...)
 		}
 		return append(dst, "null"...)
+	}
+	if f == 0 {
+		return append(dst, '0')
 	}
 	abs := math.Abs(f)
 	format := byte('f')
@@ -111,7 +116,7 @@ func appendFloat(dst []byte, f float64, legacy bool) []byte {
 		format = 'e'
 	}
 	start := len(dst)
-	dst = strconv.AppendFloat(dst, f, format, -1, 64)
+	dst = strconv.AppendFloat(dst, f, format, -1, bits)
 	if format == 'e' {
 		// Turn 1e-07 into 1e-7, as JavaScript writes it.
 		n := len(dst) - start

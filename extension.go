@@ -2,6 +2,7 @@ package nodeipc
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strconv"
 )
@@ -22,6 +23,10 @@ const (
 	EventAck     = "nodeipc.ack"     // acknowledged delivery: {"seq":n}, cumulative
 )
 
+// errExtensionNeedsFrames refuses requests and acknowledged messages on an
+// endpoint without framed JSON envelopes (raw mode, a custom Codec).
+var errExtensionNeedsFrames = errors.New("nodeipc: requests and acknowledged delivery need framed JSON envelopes: not raw mode or a custom Codec")
+
 // extensionPrefix begins every extension event name.
 const extensionPrefix = "nodeipc."
 
@@ -38,6 +43,9 @@ const maxSafeInteger = 1<<53 - 1
 // send-side rules of the profile as encodeFrame does: the name rules for the
 // frame's event, the guarded size limit, and the delimiter check.
 func (r *rules) frameOf(dst []byte, event string, body func([]byte) ([]byte, error)) ([]byte, error) {
+	if r.raw || r.codec != nil {
+		return dst, errExtensionNeedsFrames
+	}
 	if perr := r.checkName([]byte(event), false); perr != nil {
 		return dst, perr
 	}

@@ -288,3 +288,54 @@ func TestRequestFramesAreOrdinaryFrames(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// Requests need framed JSON envelopes: in raw mode or with a custom codec
+// they are refused with an error, never a panic.
+func TestRequestRefusedWithoutFramedEnvelopes(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		tweak func(*nodeipc.Config)
+	}{
+		{"raw", func(c *nodeipc.Config) { c.RawBuffer = true }},
+		{"codec", func(c *nodeipc.Config) { c.Codec = lineCodec{} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig()
+			tc.tweak(cfg)
+			c, err := nodeipc.NewClient("c", "tcp", "127.0.0.1:1", cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Disconnect()
+			if _, err := c.Request(context.Background(), "sum", 1); err == nil {
+				t.Fatal("a request was sent without framed envelopes")
+			}
+		})
+	}
+}
+
+// Over UDP a request may name its peer by host name: the reply comes from
+// the address the name resolved to.
+func TestRequestOverUDPToAHostName(t *testing.T) {
+	a, err := nodeipc.NewServer("udp4", "127.0.0.1:0", testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := nodeipc.NewServer("udp4", "127.0.0.1:0", testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Handle("sum", sum)
+	for _, s := range []*nodeipc.Server{a, b} {
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Stop() })
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, err := a.Request(ctx, nodeipc.UDPPeer("localhost", b.Addr().(*net.UDPAddr).Port), "sum", map[string]int{"a": 1, "b": 2})
+	if n := decodeInt(t, m, err); n != 3 {
+		t.Fatalf("got %d", n)
+	}
+}

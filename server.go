@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -456,6 +457,26 @@ func (s *Server) replyOwner(sock *Socket) any {
 	return sock.udp
 }
 
+// requestOwner is what a request to sock goes out on: its connection, or
+// over UDP the address it is sent to (a host name given to UDPPeer looked
+// up now), which the reply must come from.
+func (s *Server) requestOwner(sock *Socket) (any, error) {
+	s.mu.Lock()
+	udp := s.udp
+	s.mu.Unlock()
+	if udp == nil || sock.conn != nil {
+		return s.replyOwner(sock), nil
+	}
+	ap, err := udp.address(sock)
+	if err != nil {
+		return nil, err
+	}
+	if !udp.v6 {
+		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return ap, nil
+}
+
 // sendFrame sends an encoded frame to a peer.
 func (s *Server) sendFrame(to *Socket, frame []byte) error {
 	s.mu.Lock()
@@ -499,8 +520,12 @@ func (s *Server) Request(ctx context.Context, to *Socket, event string, data any
 		return nil, err
 	}
 	frame, err := s.rules.appendRequest(nil, id, event, data)
+	var owner any
 	if err == nil {
-		s.reqs.sent(p, s.replyOwner(to))
+		owner, err = s.requestOwner(to)
+	}
+	if err == nil {
+		s.reqs.sent(p, owner)
 		err = s.sendFrame(to, frame)
 	}
 	if err != nil {

@@ -399,7 +399,7 @@ func TestHostileFramesToClientEndItWithoutReconnecting(t *testing.T) {
 	for _, parser := range []string{nodeipc.ParserFast, nodeipc.ParserGuarded} {
 		for _, h := range hostileFrames {
 			if h.code == nodeipc.CodeIncompleteFrame {
-				continue // a partial frame then EOF is an ordinary disconnect for a client: covered below
+				continue // a partial frame then EOF: see TestClientReconnectsAfterAFrameCutByTheServersEnd
 			}
 			stays := h.alone && parser == nodeipc.ParserFast
 			t.Run(parser+"/"+h.name, func(t *testing.T) {
@@ -453,6 +453,41 @@ func TestHostileFramesToClientEndItWithoutReconnecting(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A server that dies in the middle of writing a frame leaves its client an
+// unfinished frame: that is reported (ERR_IPC_INCOMPLETE_FRAME), and, not
+// being a protocol violation, the client reconnects.
+func TestClientReconnectsAfterAFrameCutByTheServersEnd(t *testing.T) {
+	var mu sync.Mutex
+	conns := 0
+	addr := rawServer(t, func(c net.Conn) {
+		mu.Lock()
+		conns++
+		mu.Unlock()
+		_, _ = io.WriteString(c, "{\"type\":\"a\",\"da")
+	})
+	events := make(chan string, 16)
+	startClient(t, "tcp", addr, nil, func(c *nodeipc.Client) {
+		c.On("error", func(m *nodeipc.Message) {
+			var pe *nodeipc.ProtocolError
+			if errors.As(m.Err, &pe) {
+				events <- string(pe.Code)
+			}
+		})
+		c.On("disconnect", func(*nodeipc.Message) { events <- "disconnect" })
+		c.On("destroy", func(*nodeipc.Message) { events <- "destroy" })
+	})
+	for _, want := range []string{string(nodeipc.CodeIncompleteFrame), "disconnect", string(nodeipc.CodeIncompleteFrame)} {
+		if got := recv(t, events, want); got != want {
+			t.Fatalf("event %s, want %s", got, want)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if conns < 2 {
+		t.Fatalf("%d connections: the client did not reconnect", conns)
 	}
 }
 
