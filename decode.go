@@ -228,79 +228,106 @@ func isHex(c byte) bool {
 }
 
 // scanValue validates the JSON value starting at b[i] and returns the index
-// after it. depth counts the enclosing arrays and objects.
+// after it. depth counts the arrays and objects that enclose b[i]; a value
+// nested deeper than maxJSONDepth in all is refused. It keeps the containers
+// it is inside on a stack of its own rather than recursing, so a deeply
+// nested frame costs a byte per level, not a stack frame per level on the
+// reader's goroutine (which would grow to megabytes).
 func scanValue(b []byte, i, depth int) (int, bool) {
-	if i >= len(b) {
-		return 0, false
-	}
-	switch c := b[i]; {
-	case c == '"':
-		end, _, ok := scanString(b, i)
-		return end, ok
-	case c == '{' || c == '[':
-		if depth >= maxJSONDepth {
-			return 0, false
-		}
-		return scanContainer(b, i, depth+1)
-	case c == '-' || c >= '0' && c <= '9':
-		return scanNumber(b, i)
-	case c == 't':
-		return scanLiteral(b, i, "true")
-	case c == 'f':
-		return scanLiteral(b, i, "false")
-	case c == 'n':
-		return scanLiteral(b, i, "null")
-	}
-	return 0, false
-}
-
-func scanLiteral(b []byte, i int, lit string) (int, bool) {
-	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
-		return 0, false
-	}
-	return i + len(lit), true
-}
-
-func scanContainer(b []byte, i, depth int) (int, bool) {
-	closer := byte(']')
-	object := b[i] == '{'
-	if object {
-		closer = '}'
-	}
-	i = skipWS(b, i+1)
-	if i < len(b) && b[i] == closer {
-		return i + 1, true
-	}
+	var open [64]byte
+	stack := open[:0] // the containers entered: '{' or '['
 	for {
-		var ok bool
-		if object {
-			if i >= len(b) || b[i] != '"' {
-				return 0, false
-			}
-			if i, _, ok = scanString(b, i); !ok {
-				return 0, false
-			}
-			i = skipWS(b, i)
-			if i >= len(b) || b[i] != ':' {
-				return 0, false
-			}
-			i = skipWS(b, i+1)
-		}
-		if i, ok = scanValue(b, i, depth); !ok {
-			return 0, false
-		}
-		i = skipWS(b, i)
+		// A value starts at b[i].
 		if i >= len(b) {
 			return 0, false
 		}
-		if b[i] == closer {
-			return i + 1, true
+		var ok bool
+		switch c := b[i]; {
+		case c == '"':
+			i, _, ok = scanString(b, i)
+		case c == '{' || c == '[':
+			if depth+len(stack) >= maxJSONDepth {
+				return 0, false
+			}
+			stack = append(stack, c)
+			i = skipWS(b, i+1)
+			if i < len(b) && b[i] == closerOf(c) {
+				stack = stack[:len(stack)-1]
+				i++
+				ok = true
+				break
+			}
+			if c == '{' {
+				if i, ok = scanKey(b, i); !ok {
+					return 0, false
+				}
+			}
+			continue // the container's first value
+		case c == '-' || c >= '0' && c <= '9':
+			i, ok = scanNumber(b, i)
+		case c == 't':
+			i, ok = scanLiteral(b, i, "true")
+		case c == 'f':
+			i, ok = scanLiteral(b, i, "false")
+		case c == 'n':
+			i, ok = scanLiteral(b, i, "null")
 		}
-		if b[i] != ',' {
+		if !ok {
 			return 0, false
 		}
-		i = skipWS(b, i+1)
+		// After a value: the next one of its container, or the container's
+		// end (and then the enclosing one's), or the end of the value.
+		for {
+			if len(stack) == 0 {
+				return i, true
+			}
+			top := stack[len(stack)-1]
+			i = skipWS(b, i)
+			if i >= len(b) {
+				return 0, false
+			}
+			if b[i] == closerOf(top) {
+				stack = stack[:len(stack)-1]
+				i++
+				continue
+			}
+			if b[i] != ',' {
+				return 0, false
+			}
+			i = skipWS(b, i+1)
+			if top == '{' {
+				if i, ok = scanKey(b, i); !ok {
+					return 0, false
+				}
+			}
+			break
+		}
 	}
+}
+
+// closerOf returns the byte that closes a container opened by c.
+func closerOf(c byte) byte {
+	if c == '{' {
+		return '}'
+	}
+	return ']'
+}
+
+// scanKey validates an object member's key and colon at b[i] and returns
+// the index of its value.
+func scanKey(b []byte, i int) (int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return 0, false
+	}
+	i, _, ok := scanString(b, i)
+	if !ok {
+		return 0, false
+	}
+	i = skipWS(b, i)
+	if i >= len(b) || b[i] != ':' {
+		return 0, false
+	}
+	return skipWS(b, i+1), true
 }
 
 func scanNumber(b []byte, i int) (int, bool) {
@@ -343,4 +370,11 @@ func scanNumber(b []byte, i int) (int, bool) {
 		}
 	}
 	return i, true
+}
+
+func scanLiteral(b []byte, i int, lit string) (int, bool) {
+	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+		return 0, false
+	}
+	return i + len(lit), true
 }
