@@ -22,9 +22,13 @@
 // {"ev":"sent","last"}, {"ev":"flushed"} / {"ev":"flushError",...},
 // {"ev":"stats","stats"}, {"ev":"emitError",...}.
 //
-// stdin commands (see the switch below): request, abort, release, send,
-// flush, emit (server acked emit), raw (a node-ipc emit of any event and
-// data, past the companion), drop (destroy the connection), stats, exit.
+// {"ev":"message","data","info"} for each message of "m" with
+// reportMessages.
+//
+// stdin commands (see the switch below): request, abort, release, send
+// (count acknowledged emits of event, default "m"; a server sends to sock),
+// flush, raw (a node-ipc emit of any event and data, past the companion),
+// drop (destroy the connection), stats, ping ({"ev":"pong","n"}), exit.
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import readline from 'node:readline';
@@ -95,7 +99,8 @@ const options = {
 for (const k of ['timeout', 'helloTimeout', 'maxOutboxBytes', 'maxInFlight', 'ackEvery']) {
   if (opts[k] !== undefined) options[k] = opts[k];
 }
-if (opts.durable && !opts.recordOnly) options.delivered = (session) => record.get(session) ?? 0;
+// undefined: no record of that session (its first message starts its stream).
+if (opts.durable && !opts.recordOnly) options.delivered = (session) => record.get(session);
 
 let endpoint;
 if (isServer && transport === 'udp4') {
@@ -249,6 +254,9 @@ rl.on('line', (line) => {
     case 'stats':
       out({ ev: 'stats', stats: companion.stats, session: companion.session,
         unacknowledged: isServer ? undefined : companion.unacknowledged, inFlight: companion.inFlight });
+      break;
+    case 'ping': // answered once every earlier command has run
+      out({ ev: 'pong', n: cmd.n });
       break;
     case 'exit':
       process.exit(0);
