@@ -88,7 +88,7 @@ func TestCLIProxyBetweenNodeIPCPeers(t *testing.T) {
 						t.Fatalf("server got %s, client sent %s", e.raw("data"), shape)
 					}
 					m := next("client frame")
-					if m["dir"] != "->" || m["event"] != "shape" {
+					if m["direction"] != "client-to-server" || m["event"] != "shape" {
 						t.Fatalf("proxy showed %v", m)
 					}
 					shown, _ := json.Marshal(m["data"])
@@ -101,7 +101,7 @@ func TestCLIProxyBetweenNodeIPCPeers(t *testing.T) {
 					if !sameJSON(back.raw("data"), shape) {
 						t.Fatalf("client got %s, server sent %s", back.raw("data"), shape)
 					}
-					if m := next("server frame"); m["dir"] != "<-" || m["event"] != "shape" {
+					if m := next("server frame"); m["direction"] != "server-to-client" || m["event"] != "shape" {
 						t.Fatalf("proxy showed %v", m)
 					}
 				}

@@ -8,7 +8,8 @@
 // companion), acks, timeout, helloTimeout, maxOutboxBytes, maxInFlight,
 // durable (a file: the receiver appends "session seq" for each message of
 // event "m" and answers delivered(session) from it; with recordOnly it only
-// appends), retry (client retry
+// appends), dropAt (destroy the connection when message dropAt of "m" is
+// delivered, once), retry (client retry
 // ms), events (node-ipc events to report, default []), quiet (no progress
 // lines).
 //
@@ -158,9 +159,15 @@ if (companion) {
   companion.handle('bigint', () => ({ n: 1n }));
 
   // Acknowledged messages of "m": counted, and recorded by a durable receiver.
+  // With dropAt, the connection is destroyed as message dropAt is delivered.
   let delivered = 0;
+  let dropped = false;
   const onM = (data, ...rest) => {
     const info = rest[rest.length - 1];
+    if (info.seq === opts.dropAt && !dropped) {
+      dropped = true;
+      (isServer ? rest[0] : endpoint.socket).destroy();
+    }
     if (recordFd !== null) {
       fs.writeSync(recordFd, `${info.session} ${info.seq}\n`);
       record.set(info.session, info.seq);
@@ -265,3 +272,4 @@ rl.on('line', (line) => {
       out({ ev: 'badCommand', cmd });
   }
 });
+rl.on('close', () => process.exit(0)); // whoever drives the peer has gone
