@@ -8,14 +8,14 @@ package companion
 import (
 	"bufio"
 	"context"
-	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/effeeea0/nodeipc/internal/nodeenv"
 )
 
 // TestNodeCompanion runs `node --test` on the module's tests: real node-ipc
@@ -29,8 +29,8 @@ func TestNodeCompanion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nodeDir := filepath.Join(wd, "..", "interop", "node")
-	if err := installNodePackages(nodeDir); err != nil {
+	nodeDir, err := nodeenv.Ensure(nodeenv.Interop, testWriter{t})
+	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -64,43 +64,10 @@ func TestNodeCompanion(t *testing.T) {
 	}
 }
 
-// installNodePackages installs the pinned node-ipc packages of dir from its
-// lock file (npm ci, install scripts off) unless the installed tree already
-// matches the lock file; the interop suite installs them the same way.
-func installNodePackages(dir string) error {
-	if _, err := exec.LookPath("node"); err != nil {
-		return fmt.Errorf("node is not on PATH: the companion's tests need Node.js 20 or later and npm")
-	}
-	lock, err := os.ReadFile(filepath.Join(dir, "package-lock.json"))
-	if err != nil {
-		return err
-	}
-	if inst, err := os.ReadFile(filepath.Join(dir, "node_modules", ".package-lock.json")); err == nil && lockCovers(lock, inst) {
-		return nil
-	}
-	cmd := exec.Command("npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error")
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("npm ci in %s: %w", dir, err)
-	}
-	return nil
-}
+// testWriter writes nodeenv's progress lines to the test's log.
+type testWriter struct{ t *testing.T }
 
-// lockCovers reports whether the installed tree records every package of the
-// lock file at the same version.
-func lockCovers(lock, installed []byte) bool {
-	type pkgs struct {
-		Packages map[string]struct{ Version string } `json:"packages"`
-	}
-	var l, i pkgs
-	if json.Unmarshal(lock, &l) != nil || json.Unmarshal(installed, &i) != nil {
-		return false
-	}
-	for name, p := range l.Packages {
-		if name != "" && i.Packages[name].Version != p.Version {
-			return false
-		}
-	}
-	return true
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(string(b))
+	return len(b), nil
 }

@@ -160,10 +160,16 @@ export declare const defaults: Readonly<{
   maxSessions: number;
 }>;
 
+/** The names of the extension frames, and what their data holds. */
 export declare const events: Readonly<{
+  /** {rid, event, data}: rid is the requester's number, 1..2^53-1 */
   request: 'nodeipc.request';
+  /** {rid, data} or {rid, error: {code, message}}; "error": null is a success */
   reply: 'nodeipc.reply';
+  /** {v: 1, acks, session, peer?, delivered}: session ids are 1..256 bytes, no control characters */
   hello: 'nodeipc.hello';
+  /** {seq, event, data}: one acknowledged message */
   msg: 'nodeipc.msg';
+  /** {seq}: every message up to seq was delivered */
   ack: 'nodeipc.ack';
 }>;

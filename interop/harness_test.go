@@ -1,6 +1,8 @@
 // Package interop tests nodeipc against real node-ipc 9.2.1,
 // @achrinza/node-ipc 10.1.11 and node-ipc 14.0.0, each running as a Node.js
-// process driven through interop/node/peer.mjs.
+// process driven through interop/node/peer.mjs, or through
+// companion/test/peer.mjs (node-ipc with nodeipc-companion) for
+// request/response and acknowledged delivery.
 package interop
 
 import (
@@ -27,6 +29,10 @@ var versions = []int{9, 10, 14}
 var nodeDir string
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(workerEnv); spec != "" {
+		// This process is a Go endpoint a test started (and may kill).
+		os.Exit(runWorker(spec))
+	}
 	if runtime.GOOS == "windows" {
 		fmt.Println("interop: node-ipc peers run on Unix hosts; skipped on Windows")
 		os.Exit(0)
@@ -74,13 +80,33 @@ func startPeer(t testing.TB, opts map[string]any) *peer {
 // launchPeer runs peer.mjs with opts without waiting for it to be ready.
 func launchPeer(t testing.TB, opts map[string]any) *peer {
 	t.Helper()
+	return launchScript(t, filepath.Join(nodeDir, "peer.mjs"), 2*time.Minute, opts)
+}
+
+// startCompanionPeer runs the companion's test peer (companion/test/peer.mjs:
+// a node-ipc endpoint with nodeipc-companion attached, unless opts has
+// "companion": false) with opts and waits for its ready line.
+func startCompanionPeer(t testing.TB, opts map[string]any) *peer {
+	t.Helper()
+	script := filepath.Join(nodeDir, "..", "..", "companion", "test", "peer.mjs")
+	p := launchScript(t, script, 5*time.Minute, opts)
+	p.name = fmt.Sprintf("node-ipc %v %v with the companion", opts["lib"], opts["role"])
+	p.expect("ready")
+	return p
+}
+
+// launchScript runs a peer script with opts, killed after limit at the
+// latest, without waiting for it to be ready.
+func launchScript(t testing.TB, script string, limit time.Duration, opts map[string]any) *peer {
+	t.Helper()
 	if _, ok := opts["config"]; !ok {
 		opts["config"] = map[string]any{}
 	}
 	b, _ := json.Marshal(opts)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	cmd := exec.CommandContext(ctx, "node", filepath.Join(nodeDir, "peer.mjs"), string(b))
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	cmd := exec.CommandContext(ctx, "node", script, string(b))
 	cmd.Dir = nodeDir
+	cmd.Env = append(os.Environ(), "NODEIPC_INTEROP_NODE="+nodeDir+string(filepath.Separator))
 	p := &peer{t: t, name: fmt.Sprintf("node-ipc %v %v", opts["lib"], opts["role"]), cmd: cmd,
 		events: make(chan event, 100000), stderr: &strings.Builder{}, done: make(chan struct{})}
 	stdin, err := cmd.StdinPipe()

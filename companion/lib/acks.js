@@ -69,7 +69,7 @@ export class Outbox {
     if (this.failure) throw new IPCError(this.failure.code, this.failure.message);
     if (!isName(event)) throw new TypeError('emit: the event name must be a non-empty string');
     if (isReservedEvent(event)) {
-      throw new TypeError(`emit: ${JSON.stringify(event)} is a lifecycle or extension event name, ` +
+      throw new TypeError(`emit: ${JSON.stringify(event)} is a lifecycle, Object.prototype or extension event name, ` +
         'not one an acknowledged message may carry');
     }
     const seq = this.nextSeq;

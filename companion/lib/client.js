@@ -4,7 +4,7 @@ import { Inbox, newSession, Outbox, receiveMessage, Serial } from './acks.js';
 import { Core } from './core.js';
 import { codes, IPCError } from './errors.js';
 import { Requester } from './requests.js';
-import { checkEndpoint, encoder, events, helloVersion, isCount, isName, isObject, isOpen } from './wire.js';
+import { checkEndpoint, encoder, events, helloVersion, isCount, isObject, isOpen, isSessionId } from './wire.js';
 
 /**
  * CompanionClient adds request/response and acknowledged delivery to a
@@ -307,7 +307,7 @@ export class CompanionClient {
         'the server answered nodeipc.hello with acks:false: its acknowledged delivery is off'));
       return;
     }
-    if (!isName(data.session) || !isCount(data.delivered)) {
+    if (!isSessionId(data.session) || !isCount(data.delivered)) {
       this.#fail(new IPCError(codes.ACKS_UNSUPPORTED,
         'the server answered nodeipc.hello without a valid session and delivered count'));
       return;

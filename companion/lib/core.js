@@ -73,6 +73,10 @@ export class Core {
    */
   on(event, handler) {
     if (!isName(event)) throw new TypeError('on: the event name must be a non-empty string');
+    if (isReservedEvent(event)) {
+      throw new TypeError(`on: ${JSON.stringify(event)} is a lifecycle, Object.prototype or extension event name, ` +
+        'not one an acknowledged message may carry');
+    }
     if (typeof handler !== 'function') throw new TypeError('on: the handler must be a function');
     let set = this.handlers.get(event);
     if (!set) this.handlers.set(event, (set = new Set()));
@@ -97,22 +101,23 @@ export class Core {
    * own handlers of event if there are any (awaited in turn), else the
    * endpoint's node-ipc handlers, through publish, as an ordinary event.
    * args are what the handlers get after data (the socket on a server);
-   * info ({session, seq}) comes last.
+   * info ({session, seq}) comes last. A message named after a lifecycle,
+   * Object.prototype or extension event is refused alone: it throws
+   * ERR_IPC_RESERVED_EVENT, and the message counts as delivered.
    * @param {string} event
    * @param {unknown} data
    * @param {unknown[]} args
    * @param {{session: string, seq: number}} info
    */
   async deliver(event, data, args, info) {
+    if (isReservedEvent(event)) {
+      throw new IPCError(codes.RESERVED_EVENT, `acknowledged message ${info.seq} of session ${info.session} ` +
+        `is named ${JSON.stringify(event)}, a lifecycle, Object.prototype or extension event name: refused`);
+    }
     const set = this.handlers.get(event);
     if (set && set.size > 0) {
       for (const handler of [...set]) await handler(data, ...args, info);
       return;
-    }
-    if (isReservedEvent(event)) {
-      throw new IPCError(codes.RESERVED_EVENT, `acknowledged message ${info.seq} of session ${info.session} ` +
-        `is named ${JSON.stringify(event)}, a lifecycle or extension event: not published on the node-ipc endpoint ` +
-        '(register a handler with on() to receive it)');
     }
     this.endpoint.publish(event, data, ...args, info);
   }

@@ -9,7 +9,7 @@ export const codes = Object.freeze({
   NO_HANDLER: 'ERR_IPC_NO_HANDLER',
   /** the handler threw an error that carries no code of its own */
   HANDLER_FAILED: 'ERR_IPC_HANDLER_FAILED',
-  /** a request with an id but no valid event name */
+  /** a request with a rid but no valid event name */
   INVALID_REQUEST: 'ERR_IPC_INVALID_REQUEST',
 
   /** no reply within the request's timeout */
@@ -30,7 +30,7 @@ export const codes = Object.freeze({
   ACK_SEQUENCE: 'ERR_IPC_ACK_SEQUENCE',
   /** an extension frame whose data lacks or mistypes a field */
   INVALID_MESSAGE: 'ERR_IPC_INVALID_MESSAGE',
-  /** an acknowledged message named a lifecycle or extension event */
+  /** an acknowledged message named a lifecycle, Object.prototype or extension event, or "*" */
   RESERVED_EVENT: 'ERR_IPC_RESERVED_EVENT',
   /** close() was called on the companion */
   CLOSED: 'ERR_IPC_CLOSED',

@@ -29,7 +29,7 @@ export const defaults = Object.freeze({
  * @property {number} requestsHandled requests given to a handler
  * @property {number} handlerErrors handlers that threw (answered with an error)
  * @property {number} noHandler requests answered ERR_IPC_NO_HANDLER
- * @property {number} invalidRequests requests answered ERR_IPC_INVALID_REQUEST or not answered (no valid id)
+ * @property {number} invalidRequests requests answered ERR_IPC_INVALID_REQUEST or not answered (no valid rid)
  * @property {number} repliesDropped replies not sent because the requester's connection had ended
  * @property {number} messagesSent acknowledged-delivery messages accepted by emit
  * @property {number} messagesResent messages written again after a reconnect

@@ -91,16 +91,16 @@ export class Requester {
         reject(new IPCError(codes.NOT_CONNECTED, `request "${event}" not sent: not connected`));
         return;
       }
-      const id = this.#allocate();
+      const rid = this.#allocate();
       try {
-        conn.write({ id, event, data: innerData(data) });
+        conn.write({ rid, event, data: innerData(data) });
       } catch (err) {
         reject(err);
         return;
       }
       this.#stats.requestsSent++;
-      const entry = { id, event, key: conn.key, resolve, reject, timer: /** @type {any} */ (null), signal, onAbort: /** @type {any} */ (null) };
-      this.#pending.set(id, entry);
+      const entry = { rid, event, key: conn.key, resolve, reject, timer: /** @type {any} */ (null), signal, onAbort: /** @type {any} */ (null) };
+      this.#pending.set(rid, entry);
       if (timeout !== Infinity) {
         // setTimeout takes at most 2^31-1 ms; longer waits are clamped to that.
         entry.timer = setTimeout(() => {
@@ -133,15 +133,17 @@ export class Requester {
    * connection key. It returns an error to report for a reply that cannot
    * be matched because it is malformed; a well-formed reply to no request in
    * flight (late, or for another connection) is dropped and counted.
+   * "error": null is a success; a reply with both an error and data is the
+   * error; an error without a code of its own is ERR_IPC_HANDLER_FAILED.
    * @param {unknown} data
    * @param {unknown} key
    * @returns {IPCError | undefined}
    */
   settle(data, key) {
-    if (!isObject(data) || !isSeq(data.id)) {
-      return new IPCError(codes.INVALID_MESSAGE, 'nodeipc.reply without a valid id: dropped');
+    if (!isObject(data) || !isSeq(data.rid)) {
+      return new IPCError(codes.INVALID_MESSAGE, 'nodeipc.reply without a valid rid: dropped');
     }
-    const entry = this.#pending.get(data.id);
+    const entry = this.#pending.get(data.rid);
     if (!entry || entry.key !== key) {
       this.#stats.lateReplies++;
       return undefined;
@@ -150,7 +152,7 @@ export class Requester {
     const error = data.error;
     if (error !== undefined && error !== null) {
       this.#stats.remoteErrors++;
-      const code = isObject(error) && isName(error.code) ? error.code : codes.INVALID_MESSAGE;
+      const code = isObject(error) && isName(error.code) ? error.code : codes.HANDLER_FAILED;
       const message = isObject(error) && typeof error.message === 'string' ? error.message
         : 'the reply carried a malformed error';
       entry.reject(new RemoteError(code, message));
@@ -187,16 +189,16 @@ export class Requester {
 
   #allocate() {
     for (;;) {
-      const id = this.#nextId;
-      this.#nextId = id >= Number.MAX_SAFE_INTEGER ? 1 : id + 1;
-      if (!this.#pending.has(id)) return id;
+      const rid = this.#nextId;
+      this.#nextId = rid >= Number.MAX_SAFE_INTEGER ? 1 : rid + 1;
+      if (!this.#pending.has(rid)) return rid;
     }
   }
 
   /** @param {any} entry whether entry was still pending (and is no longer) */
   #take(entry) {
-    if (this.#pending.get(entry.id) !== entry) return false;
-    this.#pending.delete(entry.id);
+    if (this.#pending.get(entry.rid) !== entry) return false;
+    this.#pending.delete(entry.rid);
     if (entry.timer) clearTimeout(entry.timer);
     if (entry.onAbort) entry.signal.removeEventListener('abort', entry.onAbort);
     return true;
@@ -215,7 +217,7 @@ function withEvent(err, event) {
 
 /**
  * Responder runs the request handlers of one companion and answers every
- * request that carries a valid id exactly once.
+ * request that carries a valid rid exactly once.
  */
 export class Responder {
   /** @type {Map<string, Function>} */
@@ -258,31 +260,31 @@ export class Responder {
    * @returns {Promise<IPCError | undefined>} an error to report locally, if any
    */
   async respond(data, args, reply) {
-    if (!isObject(data) || !isSeq(data.id)) {
+    if (!isObject(data) || !isSeq(data.rid)) {
       this.#stats.invalidRequests++;
       return new IPCError(codes.INVALID_REQUEST,
-        'nodeipc.request without a valid id (an integer 1..2^53-1): not answered');
+        'nodeipc.request without a valid rid (an integer 1..2^53-1): not answered');
     }
-    const id = data.id;
+    const rid = data.rid;
     if (!isName(data.event)) {
       this.#stats.invalidRequests++;
-      this.#send(reply, { id, error: { code: codes.INVALID_REQUEST, message: 'the request has no valid event name' } });
+      this.#send(reply, { rid, error: { code: codes.INVALID_REQUEST, message: 'the request has no valid event name' } });
       return undefined;
     }
     const fn = this.#handlers.get(data.event);
     if (!fn) {
       this.#stats.noHandler++;
-      this.#send(reply, { id, error: { code: codes.NO_HANDLER, message: `no handler for ${quote(data.event)}` } });
+      this.#send(reply, { rid, error: { code: codes.NO_HANDLER, message: `no handler for ${quote(data.event)}` } });
       return undefined;
     }
     this.#stats.requestsHandled++;
     let answer;
     try {
       const result = await fn(innerData(data.data), ...args);
-      answer = { id, data: innerData(result) };
+      answer = { rid, data: innerData(result) };
     } catch (err) {
       this.#stats.handlerErrors++;
-      answer = { id, error: toWireError(err) };
+      answer = { rid, error: toWireError(err) };
     }
     this.#send(reply, answer);
     return undefined;
@@ -299,8 +301,8 @@ export class Responder {
     try {
       sent = reply(answer);
     } catch (err) {
-      const id = /** @type {any} */ (answer).id;
-      sent = reply({ id, error: { code: codes.HANDLER_FAILED,
+      const rid = /** @type {any} */ (answer).rid;
+      sent = reply({ rid, error: { code: codes.HANDLER_FAILED,
         message: `the handler's result could not be encoded: ${toWireError(err).message}` } });
     }
     if (!sent) this.#stats.repliesDropped++;

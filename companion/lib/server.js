@@ -5,8 +5,7 @@ import { Core } from './core.js';
 import { codes, IPCError } from './errors.js';
 import { Requester } from './requests.js';
 import {
-  checkEndpoint, encoder, events, guardSocketId, helloVersion, isCount, isName, isObject, isOpen, isUDP,
-  restoreSocketId,
+  checkEndpoint, encoder, events, helloVersion, isCount, isObject, isOpen, isSessionId, isUDP,
 } from './wire.js';
 
 /**
@@ -51,7 +50,6 @@ export class CompanionServer {
     this.#encode = encoder(server);
     this.#requester = new Requester({ maxInFlight: o.maxInFlight, timeout: o.timeout, stats: core.stats });
     core.bind(events.reply, (/** @type {any} */ data, /** @type {any} */ socket) => {
-      restoreSocketId(socket, isObject(data) ? data.id : undefined);
       const err = this.#requester.settle(data, this.#key(socket));
       if (err) core.report(err);
     });
@@ -257,7 +255,6 @@ export class CompanionServer {
   /** @param {any} socket */
   #accepted(socket) {
     if (this.#udp || !socket || typeof socket.once !== 'function') return;
-    guardSocketId(socket);
     if (this.#watched.has(socket)) return;
     this.#watched.add(socket);
     socket.once('close', () => {
@@ -275,7 +272,6 @@ export class CompanionServer {
    */
   #onRequest(data, socket) {
     const core = this.#core;
-    restoreSocketId(socket, isObject(data) ? data.id : undefined);
     core.responder.respond(data, [socket], (answer) => {
       if (core.closed || (!this.#udp && !isOpen(socket))) return false;
       core.endpoint.emit(socket, events.reply, answer);
@@ -298,7 +294,7 @@ export class CompanionServer {
       server.emit(socket, events.hello, { v: helloVersion, acks: false });
       return;
     }
-    if (!isObject(data) || data.acks !== true || !isName(data.session) || data.session.length > 256 ||
+    if (!isObject(data) || data.acks !== true || !isSessionId(data.session) ||
       (data.peer !== undefined && typeof data.peer !== 'string') ||
       (data.delivered !== undefined && !isCount(data.delivered))) {
       core.report(new IPCError(codes.INVALID_MESSAGE, 'a nodeipc.hello without acks:true and a valid session, ' +

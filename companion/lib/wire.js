@@ -23,15 +23,30 @@ const prototypeNames = new Set(Object.getOwnPropertyNames(Object.prototype));
 
 /**
  * isReservedEvent reports whether an acknowledged message may not carry this
- * event name onto a node-ipc endpoint: a lifecycle name, a prototype name, or
- * an extension name.
+ * event name: a lifecycle name, an Object.prototype name, an extension name,
+ * or the wildcard "*" (which nodeipc never sends as an event).
  * @param {string} event
  */
 export function isReservedEvent(event) {
-  return lifecycle.has(event) || prototypeNames.has(event) || event.startsWith(prefix);
+  return lifecycle.has(event) || prototypeNames.has(event) || event.startsWith(prefix) || event === '*';
 }
 
-/** @param {unknown} v @returns {v is number} an id or seq: an integer 1..2^53-1 */
+/**
+ * isSessionId reports whether v is a sender session id a peer may use: a
+ * string of 1 to 256 bytes (UTF-8) without control characters.
+ * @param {unknown} v
+ * @returns {v is string}
+ */
+export function isSessionId(v) {
+  if (typeof v !== 'string' || v === '' || v.length > 256 || Buffer.byteLength(v) > 256) return false;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return false;
+  }
+  return true;
+}
+
+/** @param {unknown} v @returns {v is number} a rid or seq: an integer 1..2^53-1 */
 export function isSeq(v) {
   return Number.isSafeInteger(v) && /** @type {number} */ (v) >= 1;
 }
@@ -131,44 +146,4 @@ export function byteLength(frame) {
  */
 export function isOpen(socket) {
   return Boolean(socket) && !socket.destroyed && socket.writable !== false;
-}
-
-const idGuards = new WeakMap();
-
-/**
- * guardSocketId keeps a server socket's node-ipc id safe from the ids inside
- * requests and replies: node-ipc 9 and 10 (and 14 with identifyPeer) set
- * socket.id from any received data.id. It turns socket.id into an accessor that
- * remembers the value before the last assignment; see restoreSocketId.
- * @param {any} socket
- */
-export function guardSocketId(socket) {
-  if (!socket || typeof socket !== 'object' || idGuards.has(socket)) return;
-  const desc = Object.getOwnPropertyDescriptor(socket, 'id');
-  if (desc && !desc.configurable) return;
-  let current = socket.id;
-  let previous = current;
-  let fresh = false; // assigned since the last restoreSocketId
-  Object.defineProperty(socket, 'id', {
-    configurable: true,
-    enumerable: true,
-    get() { return current; },
-    set(v) { previous = current; current = v; fresh = true; },
-  });
-  idGuards.set(socket, (/** @type {unknown} */ id) => {
-    if (fresh && current === id) current = previous;
-    fresh = false;
-  });
-}
-
-/**
- * restoreSocketId undoes node-ipc's assignment of socket.id from the id of the
- * extension frame just received, if that is what happened.
- * @param {any} socket
- * @param {unknown} id
- */
-export function restoreSocketId(socket, id) {
-  if (!socket || id === undefined || id === null || id === 0) return;
-  const restore = idGuards.get(socket);
-  if (restore) restore(id);
 }

@@ -193,6 +193,40 @@ describe('acknowledged delivery', { concurrency: 3 }, () => {
       for (let i = 1; i <= unacknowledged; i++) assert.equal((await server.next('message')).info.seq, i);
     });
 
+    test(`acks: node-ipc ${l} server checks session ids and refuses reserved names alone`, async (t) => {
+      const ep = await endpoint(t, 'unix');
+      const server = await startPeer(t, `server ${l}`, { lib: l, role: 'server', ...ep.opts, acks: true, reportMessages: true });
+      // A plain node-ipc client that writes the extension frames by hand.
+      const client = await startPeer(t, `client ${l}`, { lib: l, role: 'client', ...ep.opts, companion: false,
+        events: ['nodeipc.hello', 'nodeipc.ack'] });
+      await client.next('connect');
+      const hello = (session) => client.send({ cmd: 'raw', type: 'nodeipc.hello',
+        data: { v: 1, acks: true, session, peer: '', delivered: 0 } });
+      for (const bad of ['', 'a\u0001b', 'tab\there', 'del\u007f', 'x'.repeat(257), '\u00e9'.repeat(129)]) {
+        hello(bad);
+        const e = await client.next('event', (x) => x.type === 'nodeipc.hello');
+        assert.deepEqual(e.data, { v: 1, acks: false }, `session ${JSON.stringify(bad)}`);
+        assert.equal((await server.next('error')).code, 'ERR_IPC_INVALID_MESSAGE');
+      }
+      const good = 'é'.repeat(128); // 256 bytes
+      hello(good);
+      const h = await client.next('event', (x) => x.type === 'nodeipc.hello');
+      assert.deepEqual([h.data.acks, h.data.delivered], [true, 0]);
+      // Message 2 is named after a lifecycle event: refused alone, reported, counted as
+      // delivered; 1 and 3 are delivered.
+      for (const [seq, event] of [[1, 'm'], [2, 'connect'], [3, 'm'], [4, 'toString'], [5, 'nodeipc.ack'], [6, 'm']]) {
+        client.send({ cmd: 'raw', type: 'nodeipc.msg', data: { seq, event, data: { seq } } });
+      }
+      await client.next('event', (x) => x.type === 'nodeipc.ack' && x.data.seq === 6);
+      const refused = [];
+      for (let i = 0; i < 3; i++) refused.push((await server.next('error')).code);
+      assert.deepEqual(refused, ['ERR_IPC_RESERVED_EVENT', 'ERR_IPC_RESERVED_EVENT', 'ERR_IPC_RESERVED_EVENT']);
+      const got = [];
+      for (let i = 0; i < 3; i++) got.push((await server.next('message')).info);
+      assert.deepEqual(got, [1, 3, 6].map((seq) => ({ session: good, seq })));
+      assert.equal((await server.stats()).stats.messagesDelivered, 6);
+    });
+
     test(`acks: node-ipc ${l} server drops duplicates and closes the connection on a gap`, async (t) => {
       const ep = await endpoint(t, 'unix');
       const server = await startPeer(t, `server ${l}`, { lib: l, role: 'server', ...ep.opts, acks: true });

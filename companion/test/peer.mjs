@@ -8,7 +8,8 @@
 // companion), acks, timeout, helloTimeout, maxOutboxBytes, maxInFlight,
 // durable (a file: the receiver appends "session seq" for each message of
 // event "m" and answers delivered(session) from it; with recordOnly it only
-// appends), retry (client retry
+// appends), dropAt (destroy the connection when message dropAt of "m" is
+// delivered, once), retry (client retry
 // ms), events (node-ipc events to report, default []), quiet (no progress
 // lines).
 //
@@ -22,9 +23,13 @@
 // {"ev":"sent","last"}, {"ev":"flushed"} / {"ev":"flushError",...},
 // {"ev":"stats","stats"}, {"ev":"emitError",...}.
 //
-// stdin commands (see the switch below): request, abort, release, send,
-// flush, emit (server acked emit), raw (a node-ipc emit of any event and
-// data, past the companion), drop (destroy the connection), stats, exit.
+// {"ev":"message","data","info"} for each message of "m" with
+// reportMessages.
+//
+// stdin commands (see the switch below): request, abort, release, send
+// (count acknowledged emits of event, default "m"; a server sends to sock),
+// flush, raw (a node-ipc emit of any event and data, past the companion),
+// drop (destroy the connection), stats, ping ({"ev":"pong","n"}), exit.
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import readline from 'node:readline';
@@ -95,7 +100,8 @@ const options = {
 for (const k of ['timeout', 'helloTimeout', 'maxOutboxBytes', 'maxInFlight', 'ackEvery']) {
   if (opts[k] !== undefined) options[k] = opts[k];
 }
-if (opts.durable && !opts.recordOnly) options.delivered = (session) => record.get(session) ?? 0;
+// undefined: no record of that session (its first message starts its stream).
+if (opts.durable && !opts.recordOnly) options.delivered = (session) => record.get(session);
 
 let endpoint;
 if (isServer && transport === 'udp4') {
@@ -153,9 +159,15 @@ if (companion) {
   companion.handle('bigint', () => ({ n: 1n }));
 
   // Acknowledged messages of "m": counted, and recorded by a durable receiver.
+  // With dropAt, the connection is destroyed as message dropAt is delivered.
   let delivered = 0;
+  let dropped = false;
   const onM = (data, ...rest) => {
     const info = rest[rest.length - 1];
+    if (info.seq === opts.dropAt && !dropped) {
+      dropped = true;
+      (isServer ? rest[0] : endpoint.socket).destroy();
+    }
     if (recordFd !== null) {
       fs.writeSync(recordFd, `${info.session} ${info.seq}\n`);
       record.set(info.session, info.seq);
@@ -250,6 +262,9 @@ rl.on('line', (line) => {
       out({ ev: 'stats', stats: companion.stats, session: companion.session,
         unacknowledged: isServer ? undefined : companion.unacknowledged, inFlight: companion.inFlight });
       break;
+    case 'ping': // answered once every earlier command has run
+      out({ ev: 'pong', n: cmd.n });
+      break;
     case 'exit':
       process.exit(0);
       break;
@@ -257,3 +272,4 @@ rl.on('line', (line) => {
       out({ ev: 'badCommand', cmd });
   }
 });
+rl.on('close', () => process.exit(0)); // whoever drives the peer has gone

@@ -78,25 +78,30 @@ describe('request / response', { concurrency: 3 }, () => {
           }
 
           // The frames on the wire, as the receiving node-ipc handlers see them.
-          const raw = client.taken('event').filter((e) => e.type === 'nodeipc.request');
+          const seen = client.taken('event');
+          const raw = seen.filter((e) => e.type === 'nodeipc.request');
           assert.ok(raw.length > 0);
-          assert.deepEqual(Object.keys(raw[0].data).sort(), ['data', 'event', 'id']);
-          assert.ok(Number.isSafeInteger(raw[0].data.id) && raw[0].data.id >= 1);
+          assert.deepEqual(Object.keys(raw[0].data).sort(), ['data', 'event', 'rid']);
+          assert.ok(Number.isSafeInteger(raw[0].data.rid) && raw[0].data.rid >= 1);
+          const replies = seen.filter((e) => e.type === 'nodeipc.reply');
+          assert.ok(replies.length > 0);
+          for (const e of replies) assert.ok(!('id' in e.data), `a reply carries no id: ${JSON.stringify(e.data)}`);
 
           // A request without a valid id is not answered (reported); one
           // without an event name is answered ERR_IPC_INVALID_REQUEST.
           client.send({ cmd: 'raw', type: 'nodeipc.request', data: { event: 'echo', data: 1 } });
           let e = await server.next('error');
           assert.equal(e.code, 'ERR_IPC_INVALID_REQUEST');
-          client.send({ cmd: 'raw', type: 'nodeipc.request', data: { id: 1e15, event: '' } });
-          e = await client.next('event', (x) => x.type === 'nodeipc.reply' && x.data.id === 1e15);
+          client.send({ cmd: 'raw', type: 'nodeipc.request', data: { rid: 1e15, event: '' } });
+          e = await client.next('event', (x) => x.type === 'nodeipc.reply' && x.data.rid === 1e15);
           assert.deepEqual(e.data.error.code, 'ERR_IPC_INVALID_REQUEST');
-          client.send({ cmd: 'raw', type: 'nodeipc.request', data: { id: 1e15 + 1, event: 'nothing.here' } });
-          e = await client.next('event', (x) => x.type === 'nodeipc.reply' && x.data.id === 1e15 + 1);
-          assert.deepEqual(Object.keys(e.data).sort(), ['error', 'id']);
+          client.send({ cmd: 'raw', type: 'nodeipc.request', data: { rid: 1e15 + 1, event: 'nothing.here' } });
+          e = await client.next('event', (x) => x.type === 'nodeipc.reply' && x.data.rid === 1e15 + 1);
+          assert.deepEqual(Object.keys(e.data).sort(), ['error', 'rid']);
           assert.deepEqual(Object.keys(e.data.error).sort(), ['code', 'message']);
 
-          // node-ipc's own socket.id (set from data.id) survives requests and replies.
+          // node-ipc's own socket.id (set from data.id) is untouched by requests and replies:
+          // they carry their id as "rid".
           client.send({ cmd: 'raw', type: 'ident', data: { id: 'worker-1' } });
           let r = await client.request({ n: ++n, event: 'whoami' });
           assert.equal(r.data.sockId, 'worker-1', 'socket.id after a request');
@@ -134,6 +139,35 @@ describe('request / response', { concurrency: 3 }, () => {
         });
       }
     }
+  }
+
+  // A reply's error decides: "error": null is a success, an error wins over
+  // data, an error without a code is ERR_IPC_HANDLER_FAILED. The replies come
+  // from a plain node-ipc server that answers by hand.
+  for (const l of libs) {
+    test(`requests: node-ipc ${l} client reads replies written by hand`, async (t) => {
+      const ep = await endpoint(t, 'unix');
+      const server = await startPeer(t, `server ${l}`, { lib: l, role: 'server', ...ep.opts, companion: false,
+        events: ['nodeipc.request'] });
+      const client = await startPeer(t, `client ${l}`, { lib: l, role: 'client', ...ep.opts });
+      await client.next('connect');
+      await server.next('connect');
+      const cases = [
+        [{ error: null, data: { v: 7 } }, { ok: true, data: { v: 7 } }],
+        [{ error: null }, { ok: true, data: {} }],
+        [{ error: { code: 'E_X', message: 'both' }, data: 1 }, { ok: false, code: 'E_X', message: 'both' }],
+        [{ error: { message: 'no code' } }, { ok: false, code: 'ERR_IPC_HANDLER_FAILED', message: 'no code' }],
+      ];
+      let n = 0;
+      for (const [reply, want] of cases) {
+        client.send({ cmd: 'request', n: ++n, event: 'anything', data: n });
+        const req = await server.next('event', (e) => e.type === 'nodeipc.request' && e.data.data === n);
+        server.send({ cmd: 'raw', sock: 1, type: 'nodeipc.reply', data: { rid: req.data.rid, ...reply } });
+        const r = await client.next('result', (e) => e.n === n);
+        const got = r.ok ? { ok: true, data: r.data } : { ok: false, code: r.code, message: r.message };
+        assert.deepEqual(got, want, JSON.stringify(reply));
+      }
+    });
   }
 
   // UDP: both ends are node-ipc UDP servers; a request goes to {address, port}.
