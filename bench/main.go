@@ -405,7 +405,7 @@ func run() error {
 		fmt.Println(`request: c.Request(ctx, "bench", Req{Seq, Payload}) and m.Decode(&reply), 64 goroutines; server s.Handle returns m.Data (json.RawMessage); node-ipc: the companion's request and handle; frames of 139 bytes, replies of 121 (six-digit numbers)`)
 	}
 	if hasMode(p.lanes, modeAcked) {
-		fmt.Println("acked: the typical lane with Config.Acks on both peers (node-ipc: the companion with acks): an acknowledged emit, echoed by an acknowledged emit; acknowledgements beside them")
+		fmt.Println("acked: the typical lane with Config.Acks on both peers (node-ipc: the companion with acks, a client emitting node-ipc's 64-byte string): an acknowledged emit, echoed by an acknowledged emit, acknowledgements beside them")
 	}
 	fmt.Println("CPU: user+system of server and client over the measured requests")
 	fmt.Printf("tls: one-way, server verified against a CA made for the run; udp4: a request is lost after %v without a reply\n", b.udpTimeout)

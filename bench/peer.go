@@ -122,7 +122,7 @@ func runPeer(arg string) error {
 // whether it polls.
 func (o peerOpts) label() string {
 	l := o.Role
-	if o.Role == "client" {
+	if o.Role == "client" && o.Mode != modeRequest {
 		l += "-" + o.methodName()
 	}
 	if o.Mode != "" {
