@@ -33,34 +33,54 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestLanesProduceFigures runs every round-trip lane once, over every
-// transport, with tiny counts through the command's own path (a lane fails
-// unless each request is answered or, over UDP, counted lost, with at least
-// one answered), and checks that every row of the table has figures, CPU
-// time per round trip included. It asserts nothing about speed.
+// TestLanesProduceFigures runs every round-trip lane once through the
+// command's own path, with tiny counts: the plain lanes over every transport,
+// the request and acked lanes over Unix sockets (asked for TLS and UDP4 as
+// well, which they skip). A lane fails unless each request is answered or,
+// over UDP, counted lost, with at least one answered. It checks that every
+// row of the table has figures, CPU time per round trip included, and
+// asserts nothing about speed.
 func TestLanesProduceFigures(t *testing.T) {
 	b, err := newBench(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := plan{transports: allTransports, lanes: lanes, reps: 1, count: 500, latCount: 100}
-	rep, err := b.measure(p, io.Discard)
-	if err != nil {
-		t.Fatal(err)
+	var plain, modes []lane
+	for _, l := range lanes {
+		if l.mode == "" {
+			plain = append(plain, l)
+		} else {
+			modes = append(modes, l)
+		}
 	}
-	if want := len(allTransports) * len(lanes); len(rep.Lanes) != want {
-		t.Fatalf("%d rows, want %d", len(rep.Lanes), want)
+	var rows []row
+	for _, p := range []plan{
+		{transports: allTransports, lanes: plain},
+		{transports: []string{"tls", "unix", "udp4"}, lanes: modes},
+	} {
+		p.reps, p.count, p.latCount = 1, 500, 100
+		rep, err := b.measure(p, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Load)+len(rep.Rates)+len(rep.Idle) > 0 {
+			t.Errorf("lanes that were not asked for ran: %+v", rep)
+		}
+		rows = append(rows, rep.Lanes...)
 	}
-	for _, r := range rep.Lanes {
+	if want := len(allTransports)*len(plain) + len(modes); len(rows) != want {
+		t.Fatalf("%d rows, want %d", len(rows), want)
+	}
+	for _, r := range rows {
+		if l, _ := laneByID(r.ID); !l.runsOver(r.Transport) {
+			t.Errorf("%s ran over %s", r.Lane, r.Transport)
+		}
 		if r.RTTPerSec <= 0 || r.P50us <= 0 || r.P99us < r.P50us || r.LostPct >= 100 || r.CPUus64 <= 0 || r.CPUus1 <= 0 {
 			t.Errorf("%s over %s: no figures: %+v", r.Lane, r.Transport, r)
 		}
 		if r.Lost > 0 {
 			t.Logf("%s over %s: %d requests lost (%.1f%%)", r.Lane, r.Transport, r.Lost, r.LostPct)
 		}
-	}
-	if len(rep.Load)+len(rep.Rates)+len(rep.Idle) > 0 {
-		t.Errorf("lanes that were not asked for ran: %+v", rep)
 	}
 }
 
@@ -80,6 +100,122 @@ func TestLanesFilter(t *testing.T) {
 	p := plan{transports: []string{"tls", "tcp", "udp4", "unix"}}
 	if got := strings.Join(p.extraTransports(), ","); got != "tcp,unix" {
 		t.Errorf("the extra lanes run over %s, want tcp,unix", got)
+	}
+
+	rt, _, err = parseLanes("ack-node-go,req,node,ack,req-go-node,req-node-go,req-node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, l := range rt {
+		ids = append(ids, l.id)
+		if l.id != "node" {
+			if got := strings.Join(l.transports(p.transports), ","); got != "tcp,unix" {
+				t.Errorf("%s runs over %s, want tcp,unix", l.id, got)
+			}
+			if _, ok := laneByID(l.base); !ok || l.mode == "" {
+				t.Errorf("%s: mode %q, compared with %q", l.id, l.mode, l.base)
+			}
+		}
+	}
+	if got := strings.Join(ids, ","); got != "node,req,req-go-node,req-node-go,req-node,ack,ack-node-go" {
+		t.Errorf("lanes in the order %s", got)
+	}
+}
+
+// TestAgainstPlainLanes checks the request and acked table's comparison: a
+// lane's round trips/s as a share of its plain lane's over the same
+// transport, and the CPU time per round trip it adds; none without that
+// plain lane in the run.
+func TestAgainstPlainLanes(t *testing.T) {
+	all := []row{
+		{Transport: "unix", ID: "typical", RTTPerSec: 400000, CPUus64: 2},
+		{Transport: "tcp", ID: "typical", RTTPerSec: 300000, CPUus64: 3},
+		{Transport: "tcp", ID: "req", RTTPerSec: 150000, CPUus64: 4.5},
+		{Transport: "unix", ID: "ack-node-go", RTTPerSec: 1000, CPUus64: 50},
+	}
+	base, rate, cpu, ok := against(all[2], all)
+	if !ok || base != "typical" || rate != 0.5 || cpu != 1.5 {
+		t.Errorf("req over tcp: %q %v %v %v", base, rate, cpu, ok)
+	}
+	if got := againstText(all[2], all); got != "0.50× / +1.50 µs (typical)" {
+		t.Errorf("req over tcp: %q", got)
+	}
+	if got := againstText(all[3], all); got != "–" {
+		t.Errorf("ack-node-go without node-go: %q", got)
+	}
+	plain, modes := splitRows(all)
+	if len(plain) != 2 || len(modes) != 2 || modes[0].ID != "req" {
+		t.Errorf("split: %+v / %+v", plain, modes)
+	}
+}
+
+// TestModeServersAnswer starts the Go and the node-ipc server peers in each
+// mode and talks to them from this process: in "req" mode a request comes
+// back with the data sent; in "ack" mode a client with acknowledged
+// delivery gets its message back as an acknowledged message (a session and
+// a sequence number) and the server acknowledges it (Flush returns).
+func TestModeServersAnswer(t *testing.T) {
+	b, err := newBench(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, side := range []string{"go", "node"} {
+		for _, mode := range []string{modeRequest, modeAcked} {
+			t.Run(side+"-"+mode, func(t *testing.T) {
+				opts, cleanup, err := b.endpoint("unix")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer cleanup()
+				opts["mode"] = mode
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				srv, err := b.startServer(ctx, side, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer srv.stop()
+				cfg := nodeipc.DefaultConfig()
+				cfg.Silent, cfg.MaxRetries, cfg.Acks = true, 0, mode == modeAcked
+				c, err := nodeipc.NewClient("bench", "unix", opts["path"].(string), &cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				echo := make(chan *nodeipc.Message, 1)
+				c.On(event, func(m *nodeipc.Message) { echo <- m })
+				c.Connect()
+				defer c.Close(context.Background())
+				sent := Req{Seq: 7, Payload: reqPayload}
+				var m *nodeipc.Message
+				if mode == modeRequest {
+					if m, err = c.Request(ctx, reqEvent, sent); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					if err := c.Emit(event, sent); err != nil {
+						t.Fatal(err)
+					}
+					select {
+					case m = <-echo:
+					case <-c.Done():
+						t.Fatal("the client gave up")
+					case <-ctx.Done():
+						t.Fatal("no echo")
+					}
+					if m.Session == "" || m.Seq != 1 {
+						t.Errorf("the echo is not an acknowledged message: session %q, seq %d", m.Session, m.Seq)
+					}
+					if err := c.Flush(ctx); err != nil {
+						t.Errorf("Flush: %v", err)
+					}
+				}
+				var got Req
+				if err := m.Decode(&got); err != nil || got != sent {
+					t.Errorf("reply %s (%v), want %+v", m.Data, err, sent)
+				}
+			})
+		}
 	}
 }
 

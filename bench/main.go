@@ -11,6 +11,23 @@
 // pairs; and a raw-bytes echo (the same frames, no JSON). CPU is the user and
 // system time of both processes over the measured requests, per round trip.
 //
+// Request/response and acknowledged delivery put a figure on the cost of
+// correlation and of acknowledgements, over Unix sockets and TCP, in a table
+// of their own that compares each lane with the plain lane of the same peers:
+//
+//   - req: a Go client's c.Request(ctx, "bench", Req{Seq, Payload}), each
+//     reply decoded into a Req, to a Go server whose s.Handle returns m.Data
+//     as it came (a json.RawMessage, as the typical server emits it back);
+//     64 goroutines with a request each in flight for round trips per
+//     second, one for latency. req-go-node, req-node-go and req-node put
+//     node-ipc 14 with the Node.js companion (companion/) at one end or
+//     both: its request, and a handle that returns the data.
+//   - ack: the typical lane with Config.Acks on both peers: a round trip is
+//     an acknowledged emit and the server's acknowledged emit of the data
+//     back, the cumulative acknowledgements travelling beside them (and
+//     counted in the CPU time). ack-go-node, ack-node-go and ack-node use
+//     the companion's acks on the node-ipc side.
+//
 // Three more lanes, over Unix sockets and TCP:
 //
 //   - load: latency at 1 in flight, quiet and then with a separate CPU-bound
@@ -77,7 +94,30 @@ type lane struct {
 	server, client string
 	style          string // a go client's: "typical" or "tuned"
 	noSpin         bool   // go peers: Config.ReadSpin 0
+	// mode is what a round trip is: "" a plain emit echoed by an emit,
+	// modeRequest a request and its reply, modeAcked an acknowledged emit
+	// echoed by an acknowledged emit (node-ipc sides use the companion).
+	mode string
+	base string // a request or acked lane: the plain lane of the same peers, to compare with
 }
+
+// Round-trip modes beside plain emits.
+const (
+	modeRequest = "req"
+	modeAcked   = "ack"
+)
+
+// transports returns the transports of ts the lane runs over: requests and
+// acknowledged delivery run over Unix sockets and TCP only.
+func (l lane) transports(ts []string) []string {
+	if l.mode == "" {
+		return ts
+	}
+	return only(ts, modeTransports)
+}
+
+// runsOver reports whether the lane runs over transport.
+func (l lane) runsOver(transport string) bool { return len(l.transports([]string{transport})) == 1 }
 
 // lanes are the round-trip lanes, in the order of the table. The ratios are
 // those of the typical lane to node-ipc's.
@@ -88,6 +128,32 @@ var lanes = []lane{
 	{id: "go-node", name: "nodeipc client → node-ipc server", server: "node", client: "go", style: "typical"},
 	{id: "node-go", name: "node-ipc client → nodeipc server", server: "go", client: "node"},
 	{id: "raw", name: "raw bytes echo (no JSON)", server: "raw", client: "raw"},
+
+	{id: "req", name: "request: nodeipc → nodeipc", server: "go", client: "go", mode: modeRequest, base: "typical"},
+	{id: "req-go-node", name: "request: nodeipc → node-ipc + companion", server: "node", client: "go",
+		mode: modeRequest, base: "go-node"},
+	{id: "req-node-go", name: "request: node-ipc + companion → nodeipc", server: "go", client: "node",
+		mode: modeRequest, base: "node-go"},
+	{id: "req-node", name: "request: node-ipc + companion, both ends", server: "node", client: "node",
+		mode: modeRequest, base: "node"},
+	{id: "ack", name: "acked: nodeipc → nodeipc", server: "go", client: "go", style: "typical", mode: modeAcked,
+		base: "typical"},
+	{id: "ack-go-node", name: "acked: nodeipc → node-ipc + companion", server: "node", client: "go", style: "typical",
+		mode: modeAcked, base: "go-node"},
+	{id: "ack-node-go", name: "acked: node-ipc + companion → nodeipc", server: "go", client: "node", mode: modeAcked,
+		base: "node-go"},
+	{id: "ack-node", name: "acked: node-ipc + companion, both ends", server: "node", client: "node", mode: modeAcked,
+		base: "node"},
+}
+
+// laneByID returns the round-trip lane id.
+func laneByID(id string) (lane, bool) {
+	for _, l := range lanes {
+		if l.id == id {
+			return l, true
+		}
+	}
+	return lane{}, false
 }
 
 // noSpinLane is the typical lane with ReadSpin 0 on both peers, in the load
@@ -101,6 +167,9 @@ var extraLanes = []string{"load", "rates", "idle"}
 // extraTransports are the transports the extra lanes run over.
 var extraTransports = []string{"unix", "tcp"}
 
+// modeTransports are the transports the request and acked lanes run over.
+var modeTransports = []string{"unix", "tcp"}
+
 // allTransports is the default run, in order.
 var allTransports = []string{"unix", "tcp", "tls", "udp4"}
 
@@ -113,7 +182,7 @@ func allLaneIDs() []string {
 }
 
 var (
-	flagTransports = flag.String("transports", strings.Join(allTransports, ","), "transports to run: "+strings.Join(allTransports, ", ")+" (load, rates and idle: unix and tcp only)")
+	flagTransports = flag.String("transports", strings.Join(allTransports, ","), "transports to run: "+strings.Join(allTransports, ", ")+" (load, rates, idle, request and acked lanes: unix and tcp only)")
 	flagLanes      = flag.String("lanes", strings.Join(allLaneIDs(), ","), "lanes to run: "+strings.Join(allLaneIDs(), ", "))
 	flagCount      = flag.Int("count", 200000, "measured round trips per throughput pass")
 	flagLatCount   = flag.Int("latency-count", 20000, "measured round trips per latency pass (and per load pass)")
@@ -225,11 +294,14 @@ type plan struct {
 }
 
 // extraTransports are the plan's transports the extra lanes run over.
-func (p plan) extraTransports() []string {
+func (p plan) extraTransports() []string { return only(p.transports, extraTransports) }
+
+// only returns the transports of ts that are in keep, in the order of ts.
+func only(ts, keep []string) []string {
 	var out []string
-	for _, tr := range p.transports {
-		for _, e := range extraTransports {
-			if tr == e {
+	for _, tr := range ts {
+		for _, k := range keep {
+			if tr == k {
 				out = append(out, tr)
 			}
 		}
@@ -329,6 +401,12 @@ func run() error {
 	fmt.Printf("round trips: %d with 64 in flight, %d with 1 in flight, median of %d; frames of 100-101 bytes\n",
 		p.count, p.latCount, p.reps)
 	fmt.Println("typical: client c.Emit(event, Req{Seq, Payload}) and m.Decode(&reply); server srv.Emit(m.Socket, event, m.Data)")
+	if hasMode(p.lanes, modeRequest) {
+		fmt.Println(`request: c.Request(ctx, "bench", Req{Seq, Payload}) and m.Decode(&reply), 64 goroutines; server s.Handle returns m.Data (json.RawMessage); node-ipc: the companion's request and handle; frames of 139 bytes, replies of 121 (six-digit numbers)`)
+	}
+	if hasMode(p.lanes, modeAcked) {
+		fmt.Println("acked: the typical lane with Config.Acks on both peers (node-ipc: the companion with acks, a client emitting node-ipc's 64-byte string): an acknowledged emit, echoed by an acknowledged emit, acknowledgements beside them")
+	}
 	fmt.Println("CPU: user+system of server and client over the measured requests")
 	fmt.Printf("tls: one-way, server verified against a CA made for the run; udp4: a request is lost after %v without a reply\n", b.udpTimeout)
 	if p.extra["load"] {
@@ -412,6 +490,16 @@ func (b *bench) measure(p plan, progress io.Writer) (report, error) {
 		r.Idle = id.rows(p)
 	}
 	return r, nil
+}
+
+// hasMode reports whether one of ls is a lane of mode.
+func hasMode(ls []lane, mode string) bool {
+	for _, l := range ls {
+		if l.mode == mode {
+			return true
+		}
+	}
+	return false
 }
 
 func isTransport(tr string) bool {

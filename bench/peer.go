@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/effeeea0/nodeipc"
@@ -29,6 +30,7 @@ type peerOpts struct {
 	Impl      string    `json:"impl"`      // "go" or "raw"
 	Role      string    `json:"role"`      // server, client, rates (go) or idle (raw)
 	Style     string    `json:"style"`     // go client: "typical" (the default) or "tuned"
+	Mode      string    `json:"mode"`      // "" plain emits, "req" requests, "ack" acknowledged emits (both peers)
 	Transport string    `json:"transport"` // unix, tcp, tls, udp4
 	Path      string    `json:"path"`
 	Host      string    `json:"host"`
@@ -99,6 +101,8 @@ func runPeer(arg string) error {
 		return goRatesClient(o)
 	case o.Role == "idle":
 		return idleClient(o)
+	case o.Impl == "go" && o.Mode == modeRequest:
+		return goRequestClient(o)
 	case o.Impl == "go" && o.udp():
 		return goUDPClient(o)
 	case o.Impl == "go":
@@ -118,8 +122,11 @@ func runPeer(arg string) error {
 // whether it polls.
 func (o peerOpts) label() string {
 	l := o.Role
-	if o.Role == "client" {
+	if o.Role == "client" && o.Mode != modeRequest {
 		l += "-" + o.methodName()
+	}
+	if o.Mode != "" {
+		l += "-" + o.Mode
 	}
 	if o.NoSpin {
 		l += "-nospin"
@@ -144,6 +151,9 @@ func (o peerOpts) config() nodeipc.Config {
 	}
 	if o.MaxConns > 0 {
 		cfg.MaxConnections = o.MaxConns
+	}
+	if o.Mode == modeAcked {
+		cfg.Acks = true
 	}
 	if o.Transport == "tls" {
 		if o.Role == "server" {
@@ -281,14 +291,27 @@ func control(o peerOpts) {
 }
 
 // goServer echoes every frame to its sender, over any transport, as the
-// README teaches: the received data, emitted back as it is.
+// README teaches: the received data, emitted back as it is (acknowledged,
+// to a client that uses acknowledged delivery). In mode "req" it answers
+// requests instead, the reply's data the request's as it came.
 func goServer(o peerOpts) error {
 	cfg := o.config()
 	srv, err := nodeipc.NewServer(o.Transport, o.address(), &cfg)
 	if err != nil {
 		return err
 	}
-	srv.On(event, func(m *nodeipc.Message) { _ = srv.Emit(m.Socket, event, m.Data) })
+	if o.Mode == modeRequest {
+		srv.Handle(reqEvent, func(_ context.Context, m *nodeipc.Message) (any, error) { return m.Data, nil })
+	} else {
+		srv.On(event, func(m *nodeipc.Message) {
+			if err := srv.Emit(m.Socket, event, m.Data); err != nil && o.Mode == modeAcked {
+				// An acknowledged message the server refused would stall
+				// the pass: end it, saying why.
+				fmt.Fprintln(os.Stderr, "bench peer: acknowledged echo:", err)
+				os.Exit(1)
+			}
+		})
+	}
 	if err := srv.Start(); err != nil {
 		return err
 	}
@@ -483,12 +506,30 @@ func goClient(o peerOpts) error {
 			send()
 		}
 	})
-	c.On("destroy", func(*nodeipc.Message) { finish(fmt.Errorf("could not connect to %s", o.address())) })
+	var lastErr atomic.Pointer[error]
+	c.On("error", func(m *nodeipc.Message) { lastErr.Store(&m.Err) })
+	c.On("destroy", func(*nodeipc.Message) {
+		why := "the client gave up on " + o.address() + " before the pass ended"
+		if e := lastErr.Load(); e != nil {
+			why += fmt.Sprintf(": %v", *e)
+		}
+		finish(errors.New(why))
+	})
 	c.Connect()
 	if err := <-done; err != nil {
 		return err
 	}
 	st.print()
+	if o.Mode == modeAcked {
+		// Every echo came back; the server's acknowledgements of the last
+		// messages may still be on their way.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := c.Flush(ctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("flushing the acknowledged messages: %w", err)
+		}
+	}
 	return c.Close(context.Background())
 }
 

@@ -17,13 +17,62 @@ func lossText(r row) string {
 	return fmt.Sprintf("%d (%.3f%%)", r.Lost, r.LostPct)
 }
 
+// splitRows returns the rows of the plain lanes and those of the request
+// and acked lanes, each in the order of rs.
+func splitRows(rs []row) (plain, modes []row) {
+	for _, r := range rs {
+		if l, ok := laneByID(r.ID); ok && l.mode != "" {
+			modes = append(modes, r)
+		} else {
+			plain = append(plain, r)
+		}
+	}
+	return plain, modes
+}
+
+// against compares a request or acked lane's row with the row of its plain
+// lane over the same transport, when that ran: the share of its round trips
+// per second, and the CPU time per round trip (64 in flight) it adds.
+func against(r row, all []row) (base string, rate, cpu float64, ok bool) {
+	l, found := laneByID(r.ID)
+	if !found || l.base == "" {
+		return "", 0, 0, false
+	}
+	for _, b := range all {
+		if b.Transport == r.Transport && b.ID == l.base && b.RTTPerSec > 0 {
+			return l.base, r.RTTPerSec / b.RTTPerSec, r.CPUus64 - b.CPUus64, true
+		}
+	}
+	return "", 0, 0, false
+}
+
+// againstText is against's figures in a cell: "0.71× / +2.30 µs (typical)",
+// or "–" without the plain lane.
+func againstText(r row, all []row) string {
+	base, rate, cpu, ok := against(r, all)
+	if !ok {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f× / %+.2f µs (%s)", rate, cpu, base)
+}
+
 func printMarkdown(w io.Writer, rep report) {
-	if len(rep.Lanes) > 0 {
+	plain, modes := splitRows(rep.Lanes)
+	if len(plain) > 0 {
 		fmt.Fprintln(w, "| transport | lane | round trips/s (64 in flight) | p50 µs (1 in flight) | p99 µs | CPU µs per round trip (64 / 1 in flight) | peak RSS server / client MiB | lost |")
 		fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|")
-		for _, r := range rep.Lanes {
+		for _, r := range plain {
 			fmt.Fprintf(w, "| %s | %s | %.0f | %.1f | %.1f | %.2f / %.2f | %.0f / %.0f | %s |\n", r.Transport, r.Lane,
 				r.RTTPerSec, r.P50us, r.P99us, r.CPUus64, r.CPUus1, r.RSSServerMiB, r.RSSClientMiB, lossText(r))
+		}
+		fmt.Fprintln(w)
+	}
+	if len(modes) > 0 {
+		fmt.Fprintln(w, "| transport | lane | round trips/s (64 in flight) | p50 µs (1 in flight) | p99 µs | CPU µs per round trip (64 / 1 in flight) | against plain emits: round trips/s, CPU per round trip (lane) | peak RSS server / client MiB |")
+		fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|")
+		for _, r := range modes {
+			fmt.Fprintf(w, "| %s | %s | %.0f | %.1f | %.1f | %.2f / %.2f | %s | %.0f / %.0f |\n", r.Transport, r.Lane,
+				r.RTTPerSec, r.P50us, r.P99us, r.CPUus64, r.CPUus1, againstText(r, rep.Lanes), r.RSSServerMiB, r.RSSClientMiB)
 		}
 		fmt.Fprintln(w)
 	}
@@ -57,12 +106,22 @@ func printMarkdown(w io.Writer, rep report) {
 }
 
 func printText(w io.Writer, rep report) {
-	if len(rep.Lanes) > 0 {
+	plain, modes := splitRows(rep.Lanes)
+	if len(plain) > 0 {
 		fmt.Fprintf(w, "%-5s %-34s %10s %9s %9s %15s %16s %s\n", "", "lane", "rtt/s @64", "p50 µs @1", "p99 µs @1",
 			"CPU µs/rt 64/1", "RSS srv/cli MiB", "lost")
-		for _, r := range rep.Lanes {
+		for _, r := range plain {
 			fmt.Fprintf(w, "%-5s %-34s %10.0f %9.1f %9.1f %7.2f/%-7.2f %8.0f/%-7.0f %s\n", r.Transport, r.Lane,
 				r.RTTPerSec, r.P50us, r.P99us, r.CPUus64, r.CPUus1, r.RSSServerMiB, r.RSSClientMiB, lossText(r))
+		}
+		fmt.Fprintln(w)
+	}
+	if len(modes) > 0 {
+		fmt.Fprintf(w, "%-5s %-42s %10s %9s %9s %15s %16s  %s\n", "", "lane", "rtt/s @64", "p50 µs @1", "p99 µs @1",
+			"CPU µs/rt 64/1", "RSS srv/cli MiB", "against plain: rtt/s, CPU/rt")
+		for _, r := range modes {
+			fmt.Fprintf(w, "%-5s %-42s %10.0f %9.1f %9.1f %7.2f/%-7.2f %8.0f/%-7.0f  %s\n", r.Transport, r.Lane,
+				r.RTTPerSec, r.P50us, r.P99us, r.CPUus64, r.CPUus1, r.RSSServerMiB, r.RSSClientMiB, againstText(r, rep.Lanes))
 		}
 		fmt.Fprintln(w)
 	}

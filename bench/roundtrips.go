@@ -40,6 +40,9 @@ func (b *bench) runLane(transport string, l lane, inflight, count, warmup int) (
 	if l.noSpin {
 		opts["no_spin"] = true
 	}
+	if l.mode != "" {
+		opts["mode"] = l.mode // both peers
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), passTimeout)
 	defer cancel()
 	srv, err := b.startServer(ctx, l.server, opts)
@@ -94,6 +97,7 @@ func (b *bench) runLane(transport string, l lane, inflight, count, warmup int) (
 // repetitions, and the UDP losses of all its passes.
 type row struct {
 	Transport, Lane            string
+	ID                         string // the lane's -lanes id
 	RTTPerSec, P50us, P99us    float64
 	CPUus64, CPUus1            float64 // CPU µs per round trip, both processes: 64 in flight, 1 in flight
 	RSSServerMiB, RSSClientMiB float64
@@ -115,6 +119,9 @@ func newRoundTrips() *roundTripRuns {
 func (b *bench) roundTrips(p plan, runs *roundTripRuns, rep int, rev bool, progress io.Writer) error {
 	for _, tr := range p.transports {
 		for _, l := range ordered(p.lanes, rev) {
+			if !l.runsOver(tr) {
+				continue
+			}
 			k := laneKey{tr, l.id}
 			m, err := b.runLane(tr, l, 64, p.count, p.count/10)
 			if err != nil {
@@ -130,7 +137,7 @@ func (b *bench) roundTrips(p plan, runs *roundTripRuns, rep int, rev bool, progr
 			if m.Lost+ml.Lost > 0 {
 				loss = fmt.Sprintf("  lost %d+%d", m.Lost, ml.Lost)
 			}
-			fmt.Fprintf(progress, "rep %d %-4s %-34s %10.0f rtt/s %6.2f µs CPU/rt  p50 %6.1f µs%s\n", rep+1, tr, l.name,
+			fmt.Fprintf(progress, "rep %d %-4s %-42s %10.0f rtt/s %6.2f µs CPU/rt  p50 %6.1f µs%s\n", rep+1, tr, l.name,
 				m.RTTPerSec, m.cpuPerRT(), ml.P50us, loss)
 		}
 	}
@@ -141,9 +148,12 @@ func (runs *roundTripRuns) rows(p plan) []row {
 	var rows []row
 	for _, tr := range p.transports {
 		for _, l := range p.lanes {
+			if !l.runsOver(tr) {
+				continue
+			}
 			k := laneKey{tr, l.id}
 			thr, lat := runs.thr[k], runs.lat[k]
-			r := row{Transport: tr, Lane: l.name}
+			r := row{Transport: tr, Lane: l.name, ID: l.id}
 			var rate, cpu64, cpu1, rssS, rssC []float64
 			for _, m := range thr {
 				rate, cpu64 = append(rate, m.RTTPerSec), append(cpu64, m.cpuPerRT())

@@ -19,6 +19,18 @@
 // {"ev":"measuring"} when its measured requests begin, then one result line
 // (with its own CPU time since, "cpu_us"), and exits.
 //
+// "mode" (both peers) makes a round trip something else than a plain emit
+// echoed by a plain emit, with the Node.js companion of the nodeipc
+// repository (companion/) attached to the node-ipc client or server:
+//   "req": the client's companion requests event "bench" with data
+//   {seq, payload} (39 'a', the frame of nodeipc's typical client), and the
+//   server's companion handles it, answering with the data it got;
+//   "ack": the client's companion emits the benchmark frames with
+//   acknowledged delivery, and the server's companion emits each back to
+//   its sender, acknowledged too.
+// A companion error (a peer that does not answer its hello, a request
+// refused or timed out) ends the process with status 1.
+//
 // Role "rates" is a client process of "conns" connections, paced together
 // to "rate" requests a second by one 1 ms timer: each connection sends
 // rate/conns a second, taking turns; "warmup_ms" paced, then "during_ms"
@@ -35,6 +47,14 @@ async function load(lib) {
   return new IPCModule();
 }
 
+const mode = opts.mode || '';
+const REQ_EVENT = 'bench';
+const reqPayload = 'a'.repeat(39);
+const die = (msg) => {
+  process.stderr.write(`bench.mjs ${opts.role} (${mode || 'plain'}): ${msg}\n`);
+  process.exit(1);
+};
+const companion = mode ? await import(new URL('../../companion/index.js', import.meta.url).href) : null;
 const ipc = await load(Number(opts.lib || 14));
 Object.assign(ipc.config, { silent: true, maxRetries: 0 }, opts.config || {});
 if (opts.max_conns) ipc.config.maxConnections = opts.max_conns;
@@ -60,7 +80,15 @@ if (opts.role === 'server') {
   if (opts.transport === 'unix') ipc.serve(opts.path, ready);
   else if (udp) ipc.serveNet(opts.host, opts.port, opts.transport, ready);
   else ipc.serveNet(opts.host, opts.port, ready);
-  ipc.server.on(EVENT, (data, socket) => ipc.server.emit(socket, EVENT, data));
+  const onError = (err) => die(`${err.code || ''} ${err.message}`);
+  if (mode === 'req') {
+    companion.attachServer(ipc.server, { onError }).handle(REQ_EVENT, (data) => data);
+  } else if (mode === 'ack') {
+    const comp = companion.attachServer(ipc.server, { acks: true, onError });
+    comp.on(EVENT, (data, socket) => { comp.emit(socket, EVENT, data); });
+  } else {
+    ipc.server.on(EVENT, (data, socket) => ipc.server.emit(socket, EVENT, data));
+  }
   ipc.server.start();
   let input = '';
   process.stdin.setEncoding('utf8');
@@ -104,7 +132,7 @@ if (opts.role === 'server') {
   };
   const send = () => {
     sent[next] = now();
-    emit(payload(next));
+    emit(next);
     next++;
   };
   const end = (seq, at) => {
@@ -127,8 +155,7 @@ if (opts.role === 'server') {
     }) + '\n');
     process.exit(0);
   };
-  const reply = (data) => {
-    const seq = seqOf(data);
+  const reply = (seq) => {
     if (!(seq >= 0 && seq < total) || ended[seq]) return; // late or garbled
     const at = now();
     lastReply = at;
@@ -172,18 +199,39 @@ if (opts.role === 'server') {
     // node-ipc has no UDP client: a UDP server of our own emits to the
     // server's address and receives the replies.
     const to = { address: opts.host, port: opts.port };
-    emit = (p) => ipc.server.emit(to, EVENT, p);
+    emit = (seq) => ipc.server.emit(to, EVENT, payload(seq));
     ipc.serveNet(opts.host, opts.cport, opts.transport, begin);
-    ipc.server.on(EVENT, reply);
+    ipc.server.on(EVENT, (data) => reply(seqOf(data)));
     ipc.server.start();
   } else {
+    let connects = 0;
     const connected = () => {
-      const c = ipc.of.bench;
-      emit = (p) => c.emit(EVENT, p);
-      c.on(EVENT, reply);
+      if (++connects > 1) die('connected a second time');
       begin();
     };
-    const start = () => ipc.of.bench.on('connect', connected);
+    const start = () => {
+      // The companion is attached as soon as the client exists, before it
+      // connects, as a program would.
+      const c = ipc.of.bench;
+      const onError = (err) => die(`${err.code || ''} ${err.message}`);
+      if (mode === 'req') {
+        const comp = companion.attachClient(c, { onError });
+        const check = (seq) => (d) => {
+          if (!d || d.seq !== seq) die(`the reply to request ${seq} is ${JSON.stringify(d)}`);
+          reply(seq);
+        };
+        const failed = (err) => die(`request: ${err.code || ''} ${err.message}`);
+        emit = (seq) => comp.request(REQ_EVENT, { seq, payload: reqPayload }).then(check(seq), failed);
+      } else if (mode === 'ack') {
+        const comp = companion.attachClient(c, { acks: true, onError });
+        emit = (seq) => comp.emit(EVENT, payload(seq));
+        comp.on(EVENT, (data) => reply(seqOf(data)));
+      } else {
+        emit = (seq) => c.emit(EVENT, payload(seq));
+        c.on(EVENT, (data) => reply(seqOf(data)));
+      }
+      c.on('connect', connected);
+    };
     if (opts.transport === 'unix') ipc.connectTo('bench', opts.path, start);
     else ipc.connectToNet('bench', opts.host, opts.port, start);
   }
