@@ -440,11 +440,11 @@ func TestAcksNodeIPCClientRefusedByGoServerWithoutAcks(t *testing.T) {
 		})
 		e := p.expect("error")
 		unsent, _ := json.Marshal(e["unsent"])
-		if e.str("code") != nodeipc.CodeAcksUnsupported || string(unsent) != "[1,2,3]" {
+		if e.str("code") != string(nodeipc.CodeAcksUnsupported) || string(unsent) != "[1,2,3]" {
 			t.Fatalf("the node client reported %v; want %s with 1, 2 and 3 unsent", e, nodeipc.CodeAcksUnsupported)
 		}
 		p.send(map[string]any{"cmd": "flush"})
-		if e := p.expect("flushError"); e.str("code") != nodeipc.CodeAcksUnsupported {
+		if e := p.expect("flushError"); e.str("code") != string(nodeipc.CodeAcksUnsupported) {
 			t.Fatalf("flush after the refusal: %v", e)
 		}
 		p.send(map[string]any{"cmd": "request", "n": 1, "event": "echo", "data": "still here"})

@@ -109,15 +109,15 @@ func goRequestsNode(t *testing.T, request func(context.Context, string, any) (*n
 		t.Helper()
 		_, err := request(ctx, event, data)
 		var re *nodeipc.RemoteError
-		if !errors.As(err, &re) || re.Code != code || (msg != "" && re.Message != msg) {
+		if !errors.As(err, &re) || string(re.Code) != code || (msg != "" && re.Message != msg) {
 			t.Fatalf("%s %v: %v; want a RemoteError %s %q", event, data, err, code, msg)
 		}
 	}
 	remote("fail", map[string]any{"code": "E_APP", "message": "no such thing"}, "E_APP", "no such thing")
-	remote("fail", map[string]any{"message": "plain"}, nodeipc.CodeHandlerFailed, "plain")
-	remote("throwstring", nil, nodeipc.CodeHandlerFailed, "a thrown string")
-	remote("bigint", nil, nodeipc.CodeHandlerFailed, "")
-	remote("nothing.here", nil, nodeipc.CodeNoHandler, "")
+	remote("fail", map[string]any{"message": "plain"}, string(nodeipc.CodeHandlerFailed), "plain")
+	remote("throwstring", nil, string(nodeipc.CodeHandlerFailed), "a thrown string")
+	remote("bigint", nil, string(nodeipc.CodeHandlerFailed), "")
+	remote("nothing.here", nil, string(nodeipc.CodeNoHandler), "")
 
 	// A handler that has not answered when the context ends; its reply
 	// comes later and is counted, not delivered.
@@ -174,8 +174,8 @@ func nodeRequestsGo(t *testing.T, p *peer, extra map[string]any, r *goResponder)
 	}
 	for _, c := range []struct{ event, code, message string }{
 		{"coded", "E_GO", "go says no"},
-		{"plain", nodeipc.CodeHandlerFailed, "plain go error"},
-		{"nothing.here", nodeipc.CodeNoHandler, ""},
+		{"plain", string(nodeipc.CodeHandlerFailed), "plain go error"},
+		{"nothing.here", string(nodeipc.CodeNoHandler), ""},
 	} {
 		e := req(c.event, nil, nil)
 		if e["ok"] != false || e.str("name") != "RemoteError" || e.str("code") != c.code ||
@@ -295,7 +295,7 @@ func TestPlainNodeIPCServerGetsGoRequests(t *testing.T) {
 		}{
 			{reply: map[string]any{"error": nil, "data": map[string]any{"v": 7}}, data: `{"v":7}`},
 			{reply: map[string]any{"error": map[string]any{"code": "E_X", "message": "both"}, "data": 1}, code: "E_X"},
-			{reply: map[string]any{"error": map[string]any{"message": "no code"}}, code: nodeipc.CodeHandlerFailed},
+			{reply: map[string]any{"error": map[string]any{"message": "no code"}}, code: string(nodeipc.CodeHandlerFailed)},
 		} {
 			done := make(chan error, 1)
 			var m *nodeipc.Message
@@ -316,7 +316,7 @@ func TestPlainNodeIPCServerGetsGoRequests(t *testing.T) {
 			switch {
 			case tc.code == "" && (err != nil || !sameJSON(string(m.Data), tc.data)):
 				t.Fatalf("reply %v: %v, %v; want %s", tc.reply, m, err, tc.data)
-			case tc.code != "" && (!errors.As(err, &re) || re.Code != tc.code):
+			case tc.code != "" && (!errors.As(err, &re) || string(re.Code) != tc.code):
 				t.Fatalf("reply %v: %v; want a RemoteError %s", tc.reply, err, tc.code)
 			}
 		}
@@ -403,19 +403,19 @@ func TestGoServerAnswersMalformedRequests(t *testing.T) {
 			t.Fatalf("a request without a rid: the server reported %v; want %s", err, nodeipc.CodeInvalidRequest)
 		}
 		raw(map[string]any{"rid": 1e15, "event": "nothing.here"})
-		if d := reply(1e15); codeOf(d) != nodeipc.CodeNoHandler || dataKeys(event{"data": d}) != "error,rid" {
+		if d := reply(1e15); codeOf(d) != string(nodeipc.CodeNoHandler) || dataKeys(event{"data": d}) != "error,rid" {
 			t.Fatalf("a request for an event without a handler: %v", d)
 		}
 		raw(map[string]any{"rid": 1e15 + 1, "data": 1})
-		if d := reply(1e15 + 1); codeOf(d) != nodeipc.CodeInvalidRequest {
+		if d := reply(1e15 + 1); codeOf(d) != string(nodeipc.CodeInvalidRequest) {
 			t.Fatalf("a request without an event: %v; want %s", d, nodeipc.CodeInvalidRequest)
 		}
 		raw(map[string]any{"rid": 1e15 + 2, "event": 7})
-		if d := reply(1e15 + 2); codeOf(d) != nodeipc.CodeInvalidRequest {
+		if d := reply(1e15 + 2); codeOf(d) != string(nodeipc.CodeInvalidRequest) {
 			t.Fatalf("a request whose event is a number: %v; want %s", d, nodeipc.CodeInvalidRequest)
 		}
 		raw(map[string]any{"rid": 1e15 + 3, "event": ""})
-		if d := reply(1e15 + 3); codeOf(d) != nodeipc.CodeInvalidRequest {
+		if d := reply(1e15 + 3); codeOf(d) != string(nodeipc.CodeInvalidRequest) {
 			t.Skipf("bug in the root package (requests.answer): a request whose event is the empty string is answered %s, "+
 				"not %s as the wire format says for a request with a rid and no valid event name: jsonString returns an "+
 				"empty non-nil slice for \"\", so the f.event == nil case is missed and checkIncoming's %s is sent",
