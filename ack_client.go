@@ -15,6 +15,7 @@ type clientAcks struct {
 	q       ackQueue
 	ready   *conn // the connection whose hello was answered; messages go out on it
 	flushed chan struct{}
+	lost    bool // the client ended with messages unacknowledged: Flush fails
 	timeout time.Duration
 
 	recv seqReceiver // the server's stream (recv.session: the server's session)
@@ -170,6 +171,10 @@ func (c *Client) Flush(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	a := c.ack
+	if a.lost {
+		c.mu.Unlock()
+		return ErrDestroyed
+	}
 	if a.q.len() == 0 {
 		c.mu.Unlock()
 		return nil
@@ -181,6 +186,12 @@ func (c *Client) Flush(ctx context.Context) error {
 	c.mu.Unlock()
 	select {
 	case <-ch:
+		c.mu.Lock()
+		lost := a.lost
+		c.mu.Unlock()
+		if lost {
+			return ErrDestroyed
+		}
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

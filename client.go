@@ -681,6 +681,7 @@ func (c *Client) dropOutbox(why string) {
 	c.outbox = nil
 	if a := c.ack; a != nil {
 		n += a.q.len()
+		a.lost = a.lost || a.q.len() > 0
 		a.q = ackQueue{}
 		c.wakeFlushLocked()
 	}

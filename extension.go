@@ -141,8 +141,10 @@ func (r *rules) appendAck(dst []byte, seq uint64) ([]byte, error) {
 // carries: the profile's, and no extension name (which would reach a
 // node-ipc receiver's handlers as if it were the extension's own frame).
 func (r *rules) checkSeqName(name []byte, incoming bool) *ProtocolError {
-	if isExtension(name) {
-		return protoErr(CodeReservedEvent, "an acknowledged message cannot carry the extension event "+strconv.Quote(string(name)))
+	if isExtension(name) || reservedEvent(name) {
+		// Not even with AllowReservedEvents: the message would reach a
+		// node-ipc receiver's handlers as its own lifecycle event.
+		return protoErr(CodeReservedEvent, "an acknowledged message cannot carry the event "+strconv.Quote(string(name)))
 	}
 	return r.checkName(name, incoming)
 }

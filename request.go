@@ -259,11 +259,11 @@ func (q *requests) answer(r *rules, f *fields, ctx context.Context, sock *Socket
 	var v any
 	var err error
 	switch {
-	case f.event == nil:
+	case len(f.event) == 0:
 		err = &RemoteError{Code: CodeInvalidRequest, Message: "the request names no event"}
 	default:
 		if perr, _ := r.checkIncoming(f.event); perr != nil {
-			err = &RemoteError{Code: perr.Code, Message: perr.Message}
+			err = &RemoteError{Code: CodeInvalidRequest, Message: perr.Message}
 			break
 		}
 		h := q.handler(f.event)

@@ -114,3 +114,14 @@ func (s *Socket) String() string {
 // sameAddr reports whether a and b are the same address: a pipe's two ends
 // both give the pipe's name.
 func sameAddr(a, b net.Addr) bool { return b != nil && a.String() == b.String() }
+
+// Session returns the session of the client on this socket for
+// acknowledged delivery (Config.Acks), once its hello has been answered; ""
+// before, or without acknowledgements. Server.Emit to a socket without a
+// session sends a plain frame.
+func (s *Socket) Session() string {
+	if ss := s.ses.Load(); ss != nil {
+		return ss.recv.session // set when the session is made, never changed
+	}
+	return ""
+}

@@ -416,10 +416,7 @@ func TestGoServerAnswersMalformedRequests(t *testing.T) {
 		}
 		raw(map[string]any{"rid": 1e15 + 3, "event": ""})
 		if d := reply(1e15 + 3); codeOf(d) != string(nodeipc.CodeInvalidRequest) {
-			t.Skipf("bug in the root package (requests.answer): a request whose event is the empty string is answered %s, "+
-				"not %s as the wire format says for a request with a rid and no valid event name: jsonString returns an "+
-				"empty non-nil slice for \"\", so the f.event == nil case is missed and checkIncoming's %s is sent",
-				codeOf(d), nodeipc.CodeInvalidRequest, codeOf(d))
+			t.Fatalf("a request whose event is the empty string is answered %s, want %s", codeOf(d), nodeipc.CodeInvalidRequest)
 		}
 	})
 }
