@@ -26,12 +26,6 @@ const DefaultAckTimeout = 5 * time.Second
 // come back; then they are reported as unsent.
 const DefaultAckSessionTimeout = time.Minute
 
-// Acknowledged delivery error codes (nodeipc's own).
-const (
-	CodeAcksUnsupported Code = "ERR_IPC_ACKS_UNSUPPORTED" // the peer does not acknowledge (no hello answer, or acks off)
-	CodeAckSequence     Code = "ERR_IPC_ACK_SEQUENCE"     // an acknowledged message out of sequence, or a malformed handshake
-)
-
 // newSession returns a random session id: 16 random bytes in hex.
 func newSession() string {
 	var b [16]byte

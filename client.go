@@ -711,14 +711,3 @@ func countFrames(b []byte, r *rules) int {
 		i += j + len(r.delim)
 	}
 }
-
-// UnsentError reports frames accepted by Emit that were never sent, because
-// the client gave up or was disconnected before it could connect.
-type UnsentError struct {
-	Frames int
-	Reason string
-}
-
-func (e *UnsentError) Error() string {
-	return fmt.Sprintf("nodeipc: %d queued frame(s) not sent: %s", e.Frames, e.Reason)
-}

@@ -8,19 +8,15 @@ import (
 	"os"
 )
 
-// ListenerEnv names the environment variable through which ShareListener
+// listenerEnv names the environment variable through which ShareListener
 // tells a worker process which descriptor holds the shared listener.
-const ListenerEnv = "NODEIPC_LISTENER_FD"
+const listenerEnv = "NODEIPC_LISTENER_FD"
 
 // listenerPathEnv names the environment variable through which
 // ShareListener tells a worker the path a Unix socket listener serves, when
 // the socket may have been bound under another name and moved there (see
 // listenAside): the kernel reports the name it was bound to.
 const listenerPathEnv = "NODEIPC_LISTENER_PATH"
-
-// ErrNoInheritedListener is returned by InheritedListener in a process that
-// was not given a listener by ShareListener.
-var ErrNoInheritedListener = errors.New("nodeipc: no inherited listener (" + ListenerEnv + " is not set)")
 
 // Listen opens a stream endpoint the way Server.Start does, without serving
 // it: network "unix" applies the socket root, stale-socket and permission
@@ -71,12 +67,12 @@ func listenTCP(address string, cfg *Config) (net.Listener, error) {
 // one through ShareListener, or ErrNoInheritedListener. It takes the
 // descriptor once: later calls return ErrNoInheritedListener.
 func InheritedListener() (net.Listener, error) {
-	v, ok := os.LookupEnv(ListenerEnv)
+	v, ok := os.LookupEnv(listenerEnv)
 	if !ok || v == "" {
 		return nil, ErrNoInheritedListener
 	}
 	path := os.Getenv(listenerPathEnv)
-	os.Unsetenv(ListenerEnv)
+	os.Unsetenv(listenerEnv)
 	os.Unsetenv(listenerPathEnv)
 	return inheritListener(v, path)
 }

@@ -54,7 +54,7 @@ func ShareListener(cmd *exec.Cmd, ln net.Listener) error {
 	if pl, ok := ln.(*placedListener); ok {
 		path = pl.addr.Name
 	}
-	cmd.Env = append(cmd.Env, ListenerEnv+"="+strconv.Itoa(fd), listenerPathEnv+"="+path)
+	cmd.Env = append(cmd.Env, listenerEnv+"="+strconv.Itoa(fd), listenerPathEnv+"="+path)
 	return nil
 }
 
@@ -64,7 +64,7 @@ func ShareListener(cmd *exec.Cmd, ln net.Listener) error {
 func inheritListener(v, path string) (net.Listener, error) {
 	fd, err := strconv.Atoi(v)
 	if err != nil || fd < 3 {
-		return nil, fmt.Errorf("nodeipc: %s=%q is not an inherited descriptor", ListenerEnv, v)
+		return nil, fmt.Errorf("nodeipc: %s=%q is not an inherited descriptor", listenerEnv, v)
 	}
 	syscall.CloseOnExec(fd)
 	f := os.NewFile(uintptr(fd), "nodeipc-listener")

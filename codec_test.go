@@ -426,8 +426,8 @@ func TestRawValues(t *testing.T) {
 	}
 }
 
-func TestSplitFramesAndParseFrame(t *testing.T) {
-	frames, rest, err := SplitFrames([]byte("{\"type\":\"a\",\"data\":1}\f{\"type\":\"b\"}\f{\"ty"), "\f")
+func TestParseFrameAndTheSplitModel(t *testing.T) {
+	frames, rest, err := splitFrames([]byte("{\"type\":\"a\",\"data\":1}\f{\"type\":\"b\"}\f{\"ty"), "\f")
 	if err != nil || len(frames) != 2 || string(rest) != `{"ty` {
 		t.Fatalf("got %q %q %v", frames, rest, err)
 	}
@@ -438,7 +438,7 @@ func TestSplitFramesAndParseFrame(t *testing.T) {
 	if _, _, err := ParseFrame([]byte("5")); err == nil {
 		t.Fatal("ParseFrame accepted a non-object")
 	}
-	if _, _, err := SplitFrames(nil, ""); err == nil {
+	if _, _, err := splitFrames(nil, ""); err == nil {
 		t.Fatal("empty delimiter accepted")
 	}
 }
@@ -693,5 +693,23 @@ func TestPlainRunMatchesAByteScan(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// splitFrames is the splitter's model: it cuts complete frames off the
+// front of buf at each delimiter and returns them (without delimiters) and
+// the unfinished rest. An empty delimiter is refused.
+func splitFrames(buf []byte, delimiter string) (frames [][]byte, rest []byte, err error) {
+	if delimiter == "" {
+		return nil, buf, errors.New("empty delimiter")
+	}
+	d := []byte(delimiter)
+	for {
+		i := bytes.Index(buf, d)
+		if i < 0 {
+			return frames, buf, nil
+		}
+		frames = append(frames, buf[:i])
+		buf = buf[i+len(d):]
 	}
 }

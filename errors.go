@@ -89,3 +89,58 @@ var (
 	// ParseFrame) works everywhere.
 	ErrUnsupportedPlatform = errors.New("nodeipc: local endpoints are not supported on " + runtime.GOOS + "/" + runtime.GOARCH + " (Unix and Windows only)")
 )
+
+// ErrNoInheritedListener is returned by InheritedListener in a process that
+// was not given a listener by ShareListener.
+var ErrNoInheritedListener = errors.New("nodeipc: no inherited listener (" + listenerEnv + " is not set)")
+
+// UnsentError reports frames Emit accepted that were never sent, as the Err
+// of an error event: a client that gave up or was closed with frames it
+// could not write, a server socket that ended with frames still queued for
+// it, acknowledged messages never acknowledged.
+type UnsentError struct {
+	Frames int
+	Reason string
+}
+
+func (e *UnsentError) Error() string {
+	return fmt.Sprintf("nodeipc: %d queued frame(s) not sent: %s", e.Frames, e.Reason)
+}
+
+// Request error codes: what a responder answers when it cannot run a
+// handler (nodeipc's own).
+const (
+	CodeNoHandler      Code = "ERR_IPC_NO_HANDLER"      // no handler for the request's event
+	CodeHandlerFailed  Code = "ERR_IPC_HANDLER_FAILED"  // the handler returned an error without a code of its own
+	CodeInvalidRequest Code = "ERR_IPC_INVALID_REQUEST" // the request names no valid event
+)
+
+var (
+	// ErrTooManyRequests is returned by Request when MaxRequests requests
+	// are in flight already.
+	ErrTooManyRequests = errors.New("nodeipc: too many requests in flight (MaxRequests)")
+	// ErrConnectionLost is returned by Request when the connection the
+	// request went out on ends before the reply comes: the request may or
+	// may not have been handled.
+	ErrConnectionLost = errors.New("nodeipc: the connection ended before the reply came")
+)
+
+// RemoteError is a request's failure as the responder reported it: the
+// error its handler returned (Code ERR_IPC_HANDLER_FAILED unless the handler
+// returned a *RemoteError with a code of its own), or ERR_IPC_NO_HANDLER.
+// A handler returns one to give its error a code; the requester gets it
+// from Request, to match with errors.As.
+type RemoteError struct {
+	Code    Code
+	Message string
+}
+
+func (e *RemoteError) Error() string {
+	return "nodeipc: remote error " + string(e.Code) + ": " + e.Message
+}
+
+// Acknowledged delivery error codes (nodeipc's own).
+const (
+	CodeAcksUnsupported Code = "ERR_IPC_ACKS_UNSUPPORTED" // the peer does not acknowledge (no hello answer, or acks off)
+	CodeAckSequence     Code = "ERR_IPC_ACK_SEQUENCE"     // an acknowledged message out of sequence, or a malformed handshake
+)

@@ -33,8 +33,17 @@ func (m *Message) Decode(v any) error {
 	return json.Unmarshal(m.Data, v)
 }
 
-// Handler handles one event.
-type Handler = func(*Message)
+// Lifecycle events, published by the library (a peer may not send them).
+const (
+	EventStart              = "start"               // server: listening
+	EventConnect            = "connect"             // server: a peer connected (Message.Socket); client: connected
+	EventDisconnect         = "disconnect"          // client: the connection ended or an attempt failed; a retry follows unless destroy does
+	EventDestroy            = "destroy"             // client: it gave up for good
+	EventClose              = "close"               // server: a peer's connection closed (after socket.disconnected)
+	EventSocketDisconnected = "socket.disconnected" // server: a peer left (Data: its id or false)
+	EventError              = "error"               // both: Message.Err says what; a *ProtocolError for protocol violations
+	EventData               = "data"                // raw mode: the bytes of one read or datagram
+)
 
 // WildcardEvent registers a handler for every application event received.
 const WildcardEvent = "*"
@@ -59,10 +68,10 @@ func (r *registry) store(byName map[string]*handlers) {
 
 type handlers struct {
 	name string // the map key, reused as Message.Type without allocating
-	fns  []Handler
+	fns  []func(*Message)
 }
 
-func (r *registry) on(event string, h Handler) {
+func (r *registry) on(event string, h func(*Message)) {
 	if h == nil {
 		return
 	}

@@ -17,38 +17,6 @@ import (
 // (nodeipc's own).
 const DefaultMaxRequests = 1024
 
-// Request error codes: what a responder answers when it cannot run a
-// handler (nodeipc's own).
-const (
-	CodeNoHandler      Code = "ERR_IPC_NO_HANDLER"      // no handler for the request's event
-	CodeHandlerFailed  Code = "ERR_IPC_HANDLER_FAILED"  // the handler returned an error without a code of its own
-	CodeInvalidRequest Code = "ERR_IPC_INVALID_REQUEST" // the request names no valid event
-)
-
-var (
-	// ErrTooManyRequests is returned by Request when MaxRequests requests
-	// are in flight already.
-	ErrTooManyRequests = errors.New("nodeipc: too many requests in flight (MaxRequests)")
-	// ErrConnectionLost is returned by Request when the connection the
-	// request went out on ends before the reply comes: the request may or
-	// may not have been handled.
-	ErrConnectionLost = errors.New("nodeipc: the connection ended before the reply came")
-)
-
-// RemoteError is a request's failure as the responder reported it: the
-// error its handler returned (Code ERR_IPC_HANDLER_FAILED unless the handler
-// returned a *RemoteError with a code of its own), or ERR_IPC_NO_HANDLER.
-// A handler returns one to give its error a code; the requester gets it
-// from Request, to match with errors.As.
-type RemoteError struct {
-	Code    Code
-	Message string
-}
-
-func (e *RemoteError) Error() string {
-	return "nodeipc: remote error " + string(e.Code) + ": " + e.Message
-}
-
 // remoteCode is the code and message a reply carries for err.
 func remoteCode(err error) (code Code, msg string) {
 	var re *RemoteError

@@ -118,8 +118,19 @@ func (s *Server) check() error {
 // Network returns the transport: "unix", "tcp", "tls", "udp4" or "udp6".
 func (s *Server) Network() string { return s.network }
 
-// Path returns the configured address: a socket path or host:port.
-func (s *Server) Path() string { return s.address }
+// Path returns the socket path of a local server (the name its named pipe
+// is made from, on Windows), or "" for a network server, whose address
+// Address returns.
+func (s *Server) Path() string {
+	if s.network == "unix" {
+		return s.address
+	}
+	return ""
+}
+
+// Address returns the address the server was configured with: its socket
+// path, or host:port (Addr returns the one bound, useful with port 0).
+func (s *Server) Address() string { return s.address }
 
 // Addr returns the bound address once started (useful with port 0), else nil.
 func (s *Server) Addr() net.Addr {

@@ -8,8 +8,9 @@ import (
 	"time"
 )
 
-// DefaultHandshakeTimeout bounds a server's TLS handshake with one client.
-const DefaultHandshakeTimeout = 10 * time.Second
+// defaultHandshakeTimeout bounds a server's TLS handshake with one client
+// when DialTimeout is not set.
+const defaultHandshakeTimeout = 10 * time.Second
 
 func tlsErr(msg string, err error) error {
 	return &ProtocolError{Code: CodeTLSConfiguration, Message: msg, Err: err}
@@ -170,7 +171,7 @@ func (t *TLSConfig) clientConfig(host string, assured bool) (*tls.Config, error)
 // handshake completes a server-side TLS handshake within the timeout.
 func handshake(tc *tls.Conn, timeout time.Duration) error {
 	if timeout <= 0 {
-		timeout = DefaultHandshakeTimeout
+		timeout = defaultHandshakeTimeout
 	}
 	_ = tc.SetDeadline(time.Now().Add(timeout))
 	if err := tc.Handshake(); err != nil {

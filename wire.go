@@ -2,7 +2,6 @@ package nodeipc
 
 import (
 	"encoding/json"
-	"errors"
 )
 
 // EncodeFrame returns the frame node-ipc 14 writes for event and data with
@@ -32,22 +31,4 @@ func ParseFrame(frame []byte) (event string, data json.RawMessage, err error) {
 		data = append(json.RawMessage(nil), d...)
 	}
 	return string(typ), data, nil
-}
-
-// SplitFrames cuts complete frames off the front of buf at each delimiter and
-// returns them (without delimiters) and the unfinished rest, which the
-// caller keeps and prepends to its next read. An empty delimiter is refused.
-func SplitFrames(buf []byte, delimiter string) (frames [][]byte, rest []byte, err error) {
-	if delimiter == "" {
-		return nil, buf, errors.New("nodeipc: empty delimiter")
-	}
-	d := []byte(delimiter)
-	for {
-		i := indexDelim(buf, d)
-		if i < 0 {
-			return frames, buf, nil
-		}
-		frames = append(frames, buf[:i])
-		buf = buf[i+len(d):]
-	}
 }
