@@ -2,7 +2,6 @@ package nodeipc
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -475,29 +474,10 @@ func (c *Client) dial() (net.Conn, error) {
 	switch c.network {
 	case "unix":
 		return dialLocal(ctx, c.address)
+	case "tls":
+		return dialTLS(ctx, c.address, c.host, &c.cfg, c.rules.assured)
 	}
-	d := net.Dialer{}
-	if ia := c.cfg.Interface; ia.LocalAddress != "" || ia.LocalPort != 0 {
-		ip := net.ParseIP(ia.LocalAddress)
-		d.LocalAddr = &net.TCPAddr{IP: ip, Port: ia.LocalPort}
-	}
-	if c.network == "tls" {
-		tc, err := c.cfg.TLS.clientConfig(c.host, c.rules.assured)
-		if err != nil {
-			return nil, err
-		}
-		nc, err := d.DialContext(ctx, "tcp", c.address)
-		if err != nil {
-			return nil, err
-		}
-		conn := tls.Client(newTLSSock(nc, c.cfg.ReadSpin), tc)
-		if err := conn.HandshakeContext(ctx); err != nil {
-			conn.Close()
-			return nil, err
-		}
-		return conn, nil
-	}
-	return d.DialContext(ctx, "tcp", c.address)
+	return dialTCP(ctx, c.address, &c.cfg)
 }
 
 // serveConn runs one connection until it ends; it reports the error that

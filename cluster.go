@@ -1,7 +1,6 @@
 package nodeipc
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -48,19 +47,6 @@ func Listen(network, address string, cfg *Config) (net.Listener, error) {
 		return listenTCP(address, &c)
 	}
 	return nil, fmt.Errorf("nodeipc: Listen: unknown network %q (want unix or tcp)", network)
-}
-
-// listenTCP binds a TCP listener, sharing the port with other processes when
-// ReusePort is set.
-func listenTCP(address string, cfg *Config) (net.Listener, error) {
-	lc := net.ListenConfig{}
-	if cfg.ReusePort {
-		if reusePort == nil {
-			return nil, errors.New("nodeipc: ReusePort is not supported on this platform")
-		}
-		lc.Control = reusePort
-	}
-	return lc.Listen(context.Background(), "tcp", address)
 }
 
 // InheritedListener returns the listener a primary process shared with this

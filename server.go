@@ -261,16 +261,13 @@ func (s *Server) sweep() {
 	}
 }
 
-func (s *Server) listen() (net.Listener, error) {
+func (s *Server) listen() (ln net.Listener, err error) {
 	switch s.network {
 	case "unix":
 		return listenLocal(s.address, &s.cfg, s.rules)
 	case "tls":
-		tc, err := s.cfg.TLS.serverConfig(s.rules.assured)
-		if err != nil {
-			return nil, err
-		}
-		s.tlsConf = tc
+		ln, s.tlsConf, err = listenTLS(s.address, &s.cfg, s.rules.assured)
+		return ln, err
 	}
 	return listenTCP(s.address, &s.cfg)
 }
@@ -321,7 +318,7 @@ func (s *Server) admit(nc net.Conn) error {
 		}
 	}
 	if s.tlsConf != nil {
-		nc = tls.Server(newTLSSock(nc, s.cfg.ReadSpin), s.tlsConf)
+		nc = serverTLS(nc, s.tlsConf, &s.cfg)
 	}
 	s.seq++
 	sock.seq = s.seq

@@ -1,9 +1,11 @@
 package nodeipc
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"os"
 	"time"
 )
@@ -166,6 +168,50 @@ func (t *TLSConfig) clientConfig(host string, assured bool) (*tls.Config, error)
 		return nil, &ProtocolError{Code: CodeAssuredTLS, Message: "the assured profile needs a client key and certificate, a CA, and verification on"}
 	}
 	return c, nil
+}
+
+// The TLS transport: TCP (tcp.go) with crypto/tls over it. A server needs
+// a key and certificate, and checks client certificates against a CA when
+// given one; a client verifies the server. Every TLS connection runs over a
+// tlsSock (tlssock.go), which lets an emitting goroutine write directly and
+// lets the reader poll, as plain sockets do.
+
+// listenTLS binds a TLS server's TCP listener and returns it with the
+// server's TLS configuration, which accepted connections are given with
+// serverTLS.
+func listenTLS(address string, cfg *Config, assured bool) (net.Listener, *tls.Config, error) {
+	tc, err := cfg.TLS.serverConfig(assured)
+	if err != nil {
+		return nil, nil, err
+	}
+	ln, err := listenTCP(address, cfg)
+	return ln, tc, err
+}
+
+// serverTLS makes an accepted connection the server side of a TLS
+// connection; its handshake runs on the connection's own goroutine
+// (handshake), not in the accept loop.
+func serverTLS(nc net.Conn, tc *tls.Config, cfg *Config) *tls.Conn {
+	return tls.Server(newTLSSock(nc, cfg.ReadSpin), tc)
+}
+
+// dialTLS connects to address over TCP and completes the client's TLS
+// handshake, verifying the server as host (or TLSConfig.ServerName).
+func dialTLS(ctx context.Context, address, host string, cfg *Config, assured bool) (net.Conn, error) {
+	tc, err := cfg.TLS.clientConfig(host, assured)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := dialTCP(ctx, address, cfg)
+	if err != nil {
+		return nil, err
+	}
+	conn := tls.Client(newTLSSock(nc, cfg.ReadSpin), tc)
+	if err := conn.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
 }
 
 // handshake completes a server-side TLS handshake within the timeout.

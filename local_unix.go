@@ -2,6 +2,13 @@
 
 package nodeipc
 
+// The local transport on Unix: a Unix stream socket at a path (node-ipc's
+// serve / connectTo), in node-ipc 14's owner-only socket root by default.
+// The socket file is never reachable with a wider mode than configured,
+// stale sockets are removed (never another kind of file, never a live
+// server's), and the peer's credentials are read from the kernel
+// (peercred_*.go).
+
 import (
 	"context"
 	"errors"

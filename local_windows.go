@@ -2,6 +2,9 @@
 
 package nodeipc
 
+// The local transport on Windows: a named pipe (go-winio) named as node-ipc
+// names it (PipeName), owner-only unless ReadableAll / WritableAll open it.
+
 import (
 	"context"
 	"fmt"

@@ -1,11 +1,11 @@
-//go:build windows
+//go:build !unix
 
 package nodeipc
 
 import "net"
 
-// directWriter is not used on Windows: every write goes through the writer
-// goroutine.
+// directWriter is not used here (Windows, and platforms without sockets):
+// every write goes through the writer goroutine.
 type directWriter struct{}
 
 func newDirectWriter(net.Conn) *directWriter { return nil }
