@@ -33,7 +33,7 @@ func newClientAcks(cfg *Config) *clientAcks {
 func (c *Client) emitAcked(event string, data any) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.destroyed || c.closing {
+	if c.status >= StatusClosing {
 		return ErrDestroyed
 	}
 	a := c.ack

@@ -31,12 +31,12 @@ type Client struct {
 	host    string // for TLS verification
 	events  registry
 
-	mu        sync.Mutex
-	conn      *conn // the live connection, nil while not connected
-	outbox    []byte
-	destroyed bool
-	closing   bool // Disconnect: flush the outbox, then stop
-	sync      *syncQueue
+	mu       sync.Mutex
+	conn     *conn // the live connection, nil while not connected
+	outbox   []byte
+	status   Status
+	watchers []func(Status) // OnStatus
+	sync     *syncQueue
 
 	stopRetry  atomic.Bool
 	startOnce  sync.Once
@@ -51,6 +51,39 @@ type Client struct {
 	logPayloads bool // log every event sent and received (LogPayloads)
 	reqs        *requests
 	ack         *clientAcks // acknowledged delivery (Config.Acks); or nil
+}
+
+// Status is a client's state, from connecting to closed. OnStatus tells
+// each change; Status reads it.
+type Status int
+
+// A client's statuses, in the order they can come. A client goes from
+// connecting (the first attempts) to connected, and from there to
+// reconnecting and connected again as its connections end and are made
+// again; Disconnect and Close make it closing (flushing what it accepted),
+// and every client ends closed (destroyed, in node-ipc's words).
+const (
+	StatusConnecting Status = iota
+	StatusConnected
+	StatusReconnecting
+	StatusClosing
+	StatusClosed
+)
+
+func (s Status) String() string {
+	switch s {
+	case StatusConnecting:
+		return "connecting"
+	case StatusConnected:
+		return "connected"
+	case StatusReconnecting:
+		return "reconnecting"
+	case StatusClosing:
+		return "closing"
+	case StatusClosed:
+		return "closed"
+	}
+	return "Status(" + strconv.Itoa(int(s)) + ")"
 }
 
 // NewClient builds a client for network ("unix", "tcp" or "tls") and address
@@ -184,7 +217,7 @@ func (c *Client) sendOn(frame []byte) (*conn, error) {
 
 // sendLocked is sendOn with c.mu held.
 func (c *Client) sendLocked(frame []byte) (*conn, error) {
-	if c.destroyed || c.closing {
+	if c.status >= StatusClosing {
 		return nil, ErrDestroyed
 	}
 	if c.conn != nil {
@@ -281,16 +314,43 @@ func (c *Client) Connected() bool {
 	return c.conn != nil
 }
 
-// Destroyed reports whether the client gave up or was disconnected.
-func (c *Client) Destroyed() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-	}
+// Destroyed reports whether the client gave up or was disconnected: its
+// status is StatusClosing or StatusClosed.
+func (c *Client) Destroyed() bool { return c.Status() >= StatusClosing }
+
+// Status returns the client's status.
+func (c *Client) Status() Status {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.destroyed || c.closing
+	return c.status
+}
+
+// OnStatus registers f to be called with each new status of the client, in
+// order: on the client's goroutine (as its events are) for connected,
+// reconnecting and closed, on the caller's for the closing that Disconnect
+// or Close starts. Register it before Connect.
+func (c *Client) OnStatus(f func(Status)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.watchers = append(c.watchers, f)
+}
+
+// setStatus moves the client to st and tells the watchers; a closed client
+// stays closed, and a closing one only closes. It reports the status before.
+func (c *Client) setStatus(st Status) Status {
+	c.mu.Lock()
+	old := c.status
+	if old == st || old == StatusClosed || old == StatusClosing && st != StatusClosed {
+		c.mu.Unlock()
+		return old
+	}
+	c.status = st
+	watchers := c.watchers
+	c.mu.Unlock()
+	for _, f := range watchers {
+		f(st)
+	}
+	return old
 }
 
 // Done is closed when the client has stopped for good.
@@ -320,14 +380,18 @@ func (c *Client) Disconnect() {
 	neverStarted := false
 	c.startOnce.Do(func() { neverStarted = true })
 	c.mu.Lock()
-	if c.destroyed || c.closing {
+	if c.status >= StatusClosing {
 		c.mu.Unlock()
 		return
 	}
-	c.closing = true
+	c.status = StatusClosing
+	watchers := c.watchers
 	conn := c.conn
 	pendingOutbox := len(c.outbox) > 0 || c.ack != nil && c.ack.q.len() > 0
 	c.mu.Unlock()
+	for _, f := range watchers {
+		f(StatusClosing)
+	}
 	if c.sync != nil {
 		// What waits in the sync queue will not be sent: it is reported
 		// with the outbox when the client ends.
@@ -449,6 +513,7 @@ func (c *Client) run() {
 			return
 		}
 		attempt++
+		c.setStatus(StatusReconnecting)
 		c.publish("disconnect", nil)
 		if !c.wait(attempt) {
 			c.destroyAfterWait()
@@ -458,11 +523,7 @@ func (c *Client) run() {
 }
 
 // isClosing reports whether Disconnect or Close was called.
-func (c *Client) isClosing() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closing
-}
+func (c *Client) isClosing() bool { return c.Status() >= StatusClosing }
 
 func (c *Client) dial() (net.Conn, error) {
 	ctx := c.ctx
@@ -498,7 +559,7 @@ func (c *Client) serveConn(nc net.Conn) (error, bool) {
 		cn.pending, c.outbox = c.outbox, nil
 	}
 	c.conn = cn
-	closing := c.closing
+	closing := c.status >= StatusClosing
 	c.reqs.rebind(cn) // the requests in the outbox go out on cn
 	c.mu.Unlock()
 	defer stopAcks()
@@ -510,6 +571,7 @@ func (c *Client) serveConn(nc net.Conn) (error, bool) {
 			c.sync.connected(c, flushed)
 		}
 		c.cfg.log("connected to", c.address)
+		c.setStatus(StatusConnected)
 		c.publish("connect", nil)
 	}
 	err := cn.readLoop(func(typ, data []byte) {
@@ -548,7 +610,7 @@ func (c *Client) serveConn(nc net.Conn) (error, bool) {
 			lost += countFrames(unsent, c.rules)
 		}
 	}
-	closing = c.closing
+	closing = c.status >= StatusClosing
 	c.mu.Unlock()
 	if lost > 0 {
 		c.publish("error", &UnsentError{Frames: lost, Reason: "the connection broke while they were being written"})
@@ -628,31 +690,26 @@ func (c *Client) giveUp() { c.end("the client gave up reconnecting", true) }
 // was published already, so only destroy follows (node-ipc 14).
 func (c *Client) destroyAfterWait() { c.end("the client stopped retrying", false) }
 
-// end destroys the client; a client disconnected on purpose gets no
-// lifecycle events, only the report of frames it could not send.
+// finalDrop ends a client that was disconnected on purpose.
+func (c *Client) finalDrop() { c.end("", false) }
+
+// end is the one way a client ends: its status becomes closed, the frames it
+// could not send are reported (an *UnsentError), and, unless it was
+// disconnected on purpose (no lifecycle events then, as in node-ipc 14),
+// disconnect (when asked) and destroy are published.
 func (c *Client) end(why string, disconnect bool) {
-	c.mu.Lock()
-	closing := c.closing
-	c.destroyed = true
-	c.mu.Unlock()
-	if closing || c.ctx.Err() != nil {
-		c.finalDrop()
-		return
+	onPurpose := c.setStatus(StatusClosed) == StatusClosing || c.ctx.Err() != nil
+	if onPurpose {
+		why = "the client was disconnected before it could send them"
 	}
 	c.dropOutbox(why)
+	if onPurpose {
+		return
+	}
 	if disconnect {
 		c.publish("disconnect", nil)
 	}
 	c.publish("destroy", nil)
-}
-
-// finalDrop ends a client that was disconnected on purpose: no lifecycle
-// events, but frames that could not be sent are reported.
-func (c *Client) finalDrop() {
-	c.mu.Lock()
-	c.destroyed = true
-	c.mu.Unlock()
-	c.dropOutbox("the client was disconnected before it could send them")
 }
 
 func (c *Client) dropOutbox(why string) {
