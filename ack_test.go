@@ -209,7 +209,7 @@ func TestAcksSettingsThatCannotWork(t *testing.T) {
 	}{
 		{"raw", "tcp", func(c *nodeipc.Config) { c.RawBuffer = true }},
 		{"sync", "tcp", func(c *nodeipc.Config) { c.Sync = true }},
-		{"no outbox", "tcp", func(c *nodeipc.Config) { c.MaxOutboxBytes = 0 }},
+		{"no outbox", "tcp", func(c *nodeipc.Config) { c.MaxOutboxBytes = -1 }},
 	} {
 		cfg := ackConfig()
 		tc.tweak(cfg)

@@ -99,10 +99,7 @@ func NewClient(id, network, address string, cfg *Config) (*Client, error) {
 func (c *Client) Connect() { c.startOnce.Do(func() { go c.run() }) }
 
 func newClient(id, network, address string, cfg *Config) (*Client, error) {
-	conf := DefaultConfig()
-	if cfg != nil {
-		conf = *cfg
-	}
+	conf := resolveConfig(cfg)
 	if id == "" {
 		return nil, errors.New("nodeipc: client id is empty")
 	}

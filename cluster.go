@@ -29,10 +29,7 @@ const listenerPathEnv = "NODEIPC_LISTENER_PATH"
 // shares. The primary keeps its listener open while the workers run and
 // closes it at the end, which removes the socket file.
 func Listen(network, address string, cfg *Config) (net.Listener, error) {
-	c := DefaultConfig()
-	if cfg != nil {
-		c = *cfg
-	}
+	c := resolveConfig(cfg)
 	switch network {
 	case "unix", "local":
 		if address == "" {

@@ -55,7 +55,18 @@ const (
 
 // Config holds node-ipc's settings with their Go spelling. New fills it with
 // node-ipc 14's defaults; a client or server copies it when it is built, so
-// later changes affect only endpoints built later.
+// later changes affect only endpoints built later (the retry settings of
+// the facade's clients excepted: see IPC.Update).
+//
+// A zero number, duration or string means that setting's default, so a
+// Config literal sets only what it changes and a zero Config works. Turning
+// a limit or a timer off is said with a negative value: MessageTimeout,
+// ReadSpin, IdleTimeout, FirstMessageTimeout, and MaxOutboxBytes (node-ipc's
+// drop behaviour). The exceptions keep node-ipc's meaning: MaxRetries 0 is
+// no retries (RetryForever, DefaultConfig's, retries without limit), and a
+// yes/no switch is what it says: LogInColor, Unlink and SecureSocketRoot,
+// on in DefaultConfig as in node-ipc 14, are off in a Config literal that
+// does not set them.
 type Config struct {
 	AppSpace    string // prefix of local endpoint names: SocketRoot + AppSpace + ID
 	SocketRoot  string // directory of local endpoints (node-ipc 14's owner-only root by default)
@@ -83,9 +94,9 @@ type Config struct {
 	Interface   Interface               // local address for network clients
 	Backoff     func(int) time.Duration // optional retry delay per attempt (1, 2, ...); nil: Retry every time
 
-	MaxConnections int           // stream servers refuse connections beyond this many
-	Retry          time.Duration // delay between reconnect attempts
-	MaxRetries     int           // retries after the first attempt; RetryForever for no limit
+	MaxConnections int           // stream servers refuse connections beyond this many (100)
+	Retry          time.Duration // delay between reconnect attempts (500 ms)
+	MaxRetries     int           // retries after the first attempt: 0 none, as in node-ipc; RetryForever (DefaultConfig's) for no limit
 	StopRetrying   bool          // never reconnect
 	Unlink         bool          // remove a stale socket file (never another kind of file) before listening
 	ReadableAll    bool          // local endpoints readable by every user
@@ -101,14 +112,14 @@ type Config struct {
 	MaxMessageSize      int           // guarded: largest frame in bytes, without the delimiter
 	MaxPendingBytes     int           // bytes queued for writing per connection before Emit refuses
 	MaxEventNameLength  int           // guarded: longest event name in UTF-16 code units
-	MessageTimeout      time.Duration // guarded: longest wait for the rest of a frame; 0 disables
+	MessageTimeout      time.Duration // guarded: longest wait for the rest of a frame (30 s); negative disables (node-ipc's 0)
 	AllowReservedEvents bool          // deliver peer events named like lifecycle events (not in assured)
 	AllowedEvents       []string      // assured: the only events accepted and sent
-	MaxOutboxBytes      int           // client: bytes kept while not connected; 0 drops (node-ipc) with an error
+	MaxOutboxBytes      int           // client: bytes kept while not connected (8 MiB); negative drops them with ErrNotConnected, as node-ipc does
 	MaxReadBuffer       int           // every profile: largest unfinished frame held (UDP: by all peers together)
-	FlushTimeout        time.Duration // how long Stop and Disconnect flush before closing
-	DialTimeout         time.Duration // one connection attempt; 0: no limit but the OS's
-	ReadSpin            time.Duration // a busy stream connection polls this long before its reader sleeps; 0: never
+	FlushTimeout        time.Duration // how long closing flushes and waits for the peer (5 s)
+	DialTimeout         time.Duration // one connection attempt (0: no limit but the OS's), and a server's TLS handshake (0: 10 s)
+	ReadSpin            time.Duration // a busy stream connection polls this long before its reader sleeps (50 µs); negative: never
 	UDPPeerIdleTimeout  time.Duration // UDP: forget peers silent this long; 0 keeps them (node-ipc)
 	// IdleTimeout closes a server's connection that has sent nothing for
 	// this long, and FirstMessageTimeout one whose first complete message
@@ -180,10 +191,7 @@ type TLSConfig struct {
 
 // DefaultConfig returns node-ipc 14's defaults.
 func DefaultConfig() Config {
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "localhost"
-	}
+	host := hostname()
 	return Config{
 		AppSpace:           DefaultAppSpace,
 		SocketRoot:         DefaultSocketRoot(),
@@ -209,6 +217,60 @@ func DefaultConfig() Config {
 		FlushTimeout:       DefaultFlushTimeout,
 		ReadSpin:           DefaultReadSpin,
 	}
+}
+
+// resolveConfig copies cfg (nil: DefaultConfig) with every zero setting
+// replaced by its default (see Config). The caller's Config is not changed.
+func resolveConfig(cfg *Config) Config {
+	if cfg == nil {
+		return DefaultConfig()
+	}
+	c := *cfg
+	setString := func(v *string, def string) {
+		if *v == "" {
+			*v = def
+		}
+	}
+	setInt := func(v *int, def int) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	setDuration := func(v *time.Duration, def time.Duration) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	setString(&c.AppSpace, DefaultAppSpace)
+	setString(&c.SocketRoot, DefaultSocketRoot())
+	if c.ID == "" {
+		c.ID = hostname()
+	}
+	setString(&c.NetworkHost, DefaultNetworkHost)
+	setInt(&c.NetworkPort, DefaultNetworkPort)
+	setString(&c.Encoding, DefaultEncoding)
+	setString(&c.Delimiter, DefaultDelimiter)
+	setString(&c.Parser, ParserFast)
+	setInt(&c.LogDepth, DefaultLogDepth)
+	setInt(&c.MaxConnections, DefaultMaxConnections)
+	setDuration(&c.Retry, DefaultRetry)
+	setInt(&c.MaxMessageSize, DefaultMaxMessageSize)
+	setInt(&c.MaxPendingBytes, DefaultMaxPendingBytes)
+	setInt(&c.MaxEventNameLength, DefaultMaxEventNameLength)
+	setDuration(&c.MessageTimeout, DefaultMessageTimeout)
+	setInt(&c.MaxOutboxBytes, DefaultMaxOutboxBytes)
+	setInt(&c.MaxReadBuffer, DefaultMaxReadBuffer)
+	setDuration(&c.FlushTimeout, DefaultFlushTimeout)
+	setDuration(&c.ReadSpin, DefaultReadSpin)
+	return c
+}
+
+func hostname() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		return "localhost"
+	}
+	return host
 }
 
 // LegacyConfig returns node-ipc 9 and 10's defaults: the /tmp/ socket root

@@ -56,10 +56,7 @@ func NewServer(network, address string, cfg *Config) (*Server, error) {
 }
 
 func newServer(network, address string, cfg *Config, onStart func()) *Server {
-	c := DefaultConfig()
-	if cfg != nil {
-		c = *cfg
-	}
+	c := resolveConfig(cfg)
 	s := &Server{cfg: c, network: network, address: address, onStart: onStart, stopped: make(chan struct{}),
 		logPayloads: c.LogPayloads && !c.Silent, reqs: newRequests(c.MaxRequests)}
 	s.udpCtx, s.udpCancel = context.WithCancel(context.Background())

@@ -629,10 +629,10 @@ func TestOutboxBoundsAndDropMode(t *testing.T) {
 	ln.Close()
 	cfg := testConfig()
 	cfg.Retry = time.Hour
-	cfg.MaxOutboxBytes = 0
+	cfg.MaxOutboxBytes = -1 // node-ipc's drop behaviour, with an error
 	c, _ := startClient(t, "tcp", addr, cfg, nil)
 	if err := c.Emit("a", 1); !errors.Is(err, nodeipc.ErrNotConnected) {
-		t.Fatalf("outbox 0: got %v, want ErrNotConnected", err)
+		t.Fatalf("outbox off: got %v, want ErrNotConnected", err)
 	}
 	cfg2 := testConfig()
 	cfg2.Retry = time.Hour

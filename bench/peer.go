@@ -147,7 +147,7 @@ func (o peerOpts) config() nodeipc.Config {
 	cfg := nodeipc.DefaultConfig()
 	cfg.Silent = true
 	if o.NoSpin {
-		cfg.ReadSpin = 0
+		cfg.ReadSpin = -1 // never poll
 	}
 	if o.MaxConns > 0 {
 		cfg.MaxConnections = o.MaxConns
