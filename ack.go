@@ -107,6 +107,40 @@ func (q *ackQueue) dropLast() {
 	q.buf = q.buf[:end]
 }
 
+// seqSender is a sender's stream: the next sequence number and the messages
+// not yet acknowledged.
+type seqSender struct {
+	next uint64
+	q    ackQueue
+}
+
+// emit numbers one message and keeps it until it is acknowledged, within max
+// bytes, and writes it on cn when cn is not nil. A message its connection
+// refuses (backpressure) is not kept: the error says so.
+func (w *seqSender) emit(r *rules, event string, data any, max int, cn *conn) error {
+	before := len(w.q.buf)
+	buf, err := r.appendSeq(w.q.buf, w.next, event, data)
+	if err != nil {
+		w.q.buf = buf[:before]
+		return err
+	}
+	if len(buf)-w.q.start > max {
+		w.q.buf = buf[:before]
+		return unackedError(w.q.bytes(), max)
+	}
+	w.q.buf = buf
+	w.q.push(w.next)
+	w.next++
+	if cn != nil {
+		if err := cn.enqueue(buf[before:]); err != nil && !errors.Is(err, ErrClosed) {
+			w.q.dropLast()
+			w.next--
+			return err
+		}
+	}
+	return nil
+}
+
 // seqReceiver is a receiver's state for one sender's stream.
 type seqReceiver struct {
 	session   string // the sender's session

@@ -2,7 +2,6 @@ package nodeipc
 
 import (
 	"context"
-	"errors"
 	"time"
 )
 
@@ -11,8 +10,7 @@ import (
 // it receives. Guarded by Client.mu, but recv, which only the reader uses.
 type clientAcks struct {
 	session string
-	next    uint64
-	q       ackQueue
+	send    seqSender
 	ready   *conn // the connection whose hello was answered; messages go out on it
 	flushed chan struct{}
 	lost    bool // the client ended with messages unacknowledged: Flush fails
@@ -22,7 +20,7 @@ type clientAcks struct {
 }
 
 func newClientAcks(cfg *Config) *clientAcks {
-	a := &clientAcks{session: newSession(), next: 1, timeout: cfg.AckTimeout}
+	a := &clientAcks{session: newSession(), send: seqSender{next: 1}, timeout: cfg.AckTimeout}
 	if a.timeout <= 0 {
 		a.timeout = DefaultAckTimeout
 	}
@@ -36,32 +34,10 @@ func (c *Client) emitAcked(event string, data any) error {
 	if c.status >= StatusClosing {
 		return ErrDestroyed
 	}
-	a := c.ack
-	before := len(a.q.buf)
-	buf, err := c.rules.appendSeq(a.q.buf, a.next, event, data)
-	if err != nil {
-		a.q.buf = buf[:before]
-		return err
-	}
-	if len(buf)-a.q.start > c.cfg.MaxOutboxBytes {
-		a.q.buf = buf[:before]
-		return unackedError(a.q.bytes(), c.cfg.MaxOutboxBytes)
-	}
-	a.q.buf = buf
-	a.q.push(a.next)
-	a.next++
 	if c.logPayloads {
 		c.logEmit(event, data)
 	}
-	if a.ready != nil {
-		if err := a.ready.enqueue(buf[before:]); err != nil && !errors.Is(err, ErrClosed) {
-			// Refused by its connection (backpressure): not accepted.
-			a.q.dropLast()
-			a.next--
-			return err
-		}
-	}
-	return nil
+	return c.ack.send.emit(c.rules, event, data, c.cfg.MaxOutboxBytes, c.ack.ready)
 }
 
 // startAcks begins a connection with acknowledgements: the hello goes out
@@ -110,10 +86,10 @@ func (c *Client) ackExtension(cn *conn, typ, data []byte) bool {
 			a.recv = seqReceiver{session: string(f.session)}
 		}
 		c.mu.Lock()
-		a.q.dropThrough(f.delivered)
+		a.send.q.dropThrough(f.delivered)
 		c.wakeFlushLocked()
-		if a.q.len() > 0 {
-			cn.resend(a.q.pending())
+		if a.send.q.len() > 0 {
+			cn.resend(a.send.q.pending())
 		}
 		a.ready = cn
 		c.mu.Unlock()
@@ -123,7 +99,7 @@ func (c *Client) ackExtension(cn *conn, typ, data []byte) bool {
 			return true
 		}
 		c.mu.Lock()
-		a.q.dropThrough(f.seq)
+		a.send.q.dropThrough(f.seq)
 		c.wakeFlushLocked()
 		c.mu.Unlock()
 	case EventSeq:
@@ -154,7 +130,7 @@ func (c *Client) ackExtension(cn *conn, typ, data []byte) bool {
 
 // wakeFlushLocked releases Flush when nothing is left to acknowledge.
 func (c *Client) wakeFlushLocked() {
-	if a := c.ack; a.q.len() == 0 && a.flushed != nil {
+	if a := c.ack; a.send.q.len() == 0 && a.flushed != nil {
 		close(a.flushed)
 		a.flushed = nil
 	}
@@ -175,7 +151,7 @@ func (c *Client) Flush(ctx context.Context) error {
 		c.mu.Unlock()
 		return ErrDestroyed
 	}
-	if a.q.len() == 0 {
+	if a.send.q.len() == 0 {
 		c.mu.Unlock()
 		return nil
 	}

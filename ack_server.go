@@ -1,7 +1,6 @@
 package nodeipc
 
 import (
-	"errors"
 	"sync"
 	"time"
 )
@@ -14,10 +13,9 @@ import (
 type serverSession struct {
 	mu       sync.Mutex
 	recv     seqReceiver // the client's stream (recv.session: the client's session)
-	next     uint64
-	q        ackQueue
-	sock     *Socket // its live connection; nil when it has none
-	last     *Socket // its latest connection, for reports
+	send     seqSender   // the server's stream to the client
+	sock     *Socket     // its live connection; nil when it has none
+	last     *Socket     // its latest connection, for reports
 	departed time.Time
 }
 
@@ -48,7 +46,7 @@ func (s *Server) session(id string) *serverSession {
 	ss := a.byID[id]
 	fresh := ss == nil
 	if fresh {
-		ss = &serverSession{recv: seqReceiver{session: id, unknown: true}, next: 1}
+		ss = &serverSession{recv: seqReceiver{session: id, unknown: true}, send: seqSender{next: 1}}
 		a.byID[id] = ss
 	}
 	a.mu.Unlock()
@@ -90,10 +88,10 @@ func (s *Server) hello(sock *Socket, data []byte) {
 	answer, _ := s.rules.appendHello(nil, true, s.acks.session, "", ss.recv.delivered)
 	_ = sock.conn.enqueue(answer)
 	if string(f.peer) == s.acks.session {
-		ss.q.dropThrough(f.delivered)
+		ss.send.q.dropThrough(f.delivered)
 	}
-	if ss.q.len() > 0 {
-		sock.conn.resend(ss.q.pending())
+	if ss.send.q.len() > 0 {
+		sock.conn.resend(ss.send.q.pending())
 	}
 	ss.mu.Unlock()
 	if old != nil && old != sock {
@@ -111,7 +109,7 @@ func (s *Server) ackExtension(typ, data []byte, sock *Socket) bool {
 		if ss := sock.ses.Load(); ss != nil {
 			f, _ := parseFields(data)
 			ss.mu.Lock()
-			ss.q.dropThrough(f.seq)
+			ss.send.q.dropThrough(f.seq)
 			ss.mu.Unlock()
 		}
 	case EventSeq:
@@ -169,27 +167,11 @@ func (s *Server) ackAfterRead(sock *Socket) {
 func (s *Server) emitAcked(ss *serverSession, event string, data any) error {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	before := len(ss.q.buf)
-	buf, err := s.rules.appendSeq(ss.q.buf, ss.next, event, data)
-	if err != nil {
-		ss.q.buf = buf[:before]
-		return err
-	}
-	if len(buf)-ss.q.start > s.cfg.MaxOutboxBytes {
-		ss.q.buf = buf[:before]
-		return unackedError(ss.q.bytes(), s.cfg.MaxOutboxBytes)
-	}
-	ss.q.buf = buf
-	ss.q.push(ss.next)
-	ss.next++
+	var cn *conn
 	if ss.sock != nil {
-		if err := ss.sock.conn.enqueue(buf[before:]); err != nil && !errors.Is(err, ErrClosed) {
-			ss.q.dropLast()
-			ss.next--
-			return err
-		}
+		cn = ss.sock.conn
 	}
-	return nil
+	return ss.send.emit(s.rules, event, data, s.cfg.MaxOutboxBytes, cn)
 }
 
 // departed notes that sock, which ended, no longer carries its session.
@@ -213,7 +195,7 @@ func (s *Server) expireSessions(now time.Time) {
 	for id, ss := range a.byID {
 		ss.mu.Lock()
 		gone := ss.sock == nil && !ss.departed.IsZero()
-		if gone && now.Sub(ss.departed) > a.keep && ss.q.len() > 0 {
+		if gone && now.Sub(ss.departed) > a.keep && ss.send.q.len() > 0 {
 			expired = append(expired, ss)
 		}
 		if gone && len(a.byID) > a.max && now.Sub(ss.departed) > a.keep {
@@ -224,8 +206,8 @@ func (s *Server) expireSessions(now time.Time) {
 	a.mu.Unlock()
 	for _, ss := range expired {
 		ss.mu.Lock()
-		n, last := ss.q.len(), ss.last
-		ss.q = ackQueue{}
+		n, last := ss.send.q.len(), ss.last
+		ss.send.q = ackQueue{}
 		ss.mu.Unlock()
 		if n > 0 {
 			s.publishErr(last, &UnsentError{Frames: n, Reason: "the client's session did not come back within AckSessionTimeout"})

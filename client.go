@@ -384,7 +384,7 @@ func (c *Client) Disconnect() {
 	c.status = StatusClosing
 	watchers := c.watchers
 	conn := c.conn
-	pendingOutbox := len(c.outbox) > 0 || c.ack != nil && c.ack.q.len() > 0
+	pendingOutbox := len(c.outbox) > 0 || c.ack != nil && c.ack.send.q.len() > 0
 	c.mu.Unlock()
 	for _, f := range watchers {
 		f(StatusClosing)
@@ -714,9 +714,9 @@ func (c *Client) dropOutbox(why string) {
 	n := countFrames(c.outbox, c.rules)
 	c.outbox = nil
 	if a := c.ack; a != nil {
-		n += a.q.len()
-		a.lost = a.lost || a.q.len() > 0
-		a.q = ackQueue{}
+		n += a.send.q.len()
+		a.lost = a.lost || a.send.q.len() > 0
+		a.send.q = ackQueue{}
 		c.wakeFlushLocked()
 	}
 	c.mu.Unlock()

@@ -81,9 +81,15 @@ func (r *rules) appendRequest(dst []byte, id uint64, event string, data any) ([]
 	if perr := r.checkName([]byte(event), false); perr != nil {
 		return dst, perr
 	}
-	return r.frameOf(dst, EventRequest, func(b []byte) ([]byte, error) {
-		b = append(b, `{"rid":`...)
-		b = strconv.AppendUint(b, id, 10)
+	return r.appendCarrier(dst, EventRequest, `{"rid":`, id, event, data)
+}
+
+// appendCarrier appends a frame of the extension outer whose data carries a
+// number (head: its opening and key), an event and that event's data.
+func (r *rules) appendCarrier(dst []byte, outer, head string, n uint64, event string, data any) ([]byte, error) {
+	return r.frameOf(dst, outer, func(b []byte) ([]byte, error) {
+		b = append(b, head...)
+		b = strconv.AppendUint(b, n, 10)
 		b = append(b, `,"event":`...)
 		b = appendJSONString(b, event)
 		b = append(b, `,"data":`...)
@@ -117,15 +123,7 @@ func (r *rules) appendSeq(dst []byte, seq uint64, event string, data any) ([]byt
 	if perr := r.checkSeqName([]byte(event), false); perr != nil {
 		return dst, perr
 	}
-	return r.frameOf(dst, EventSeq, func(b []byte) ([]byte, error) {
-		b = append(b, `{"seq":`...)
-		b = strconv.AppendUint(b, seq, 10)
-		b = append(b, `,"event":`...)
-		b = appendJSONString(b, event)
-		b = append(b, `,"data":`...)
-		b, err := appendData(b, data, r.legacy)
-		return append(b, '}'), err
-	})
+	return r.appendCarrier(dst, EventSeq, `{"seq":`, seq, event, data)
 }
 
 // appendAck appends a cumulative acknowledgement of seq.

@@ -482,16 +482,29 @@ func (s *Server) requestOwner(sock *Socket) (any, error) {
 	return ap, nil
 }
 
+// sending says whether the server can send now (ErrClosed once it stops,
+// ErrNotStarted before it starts), and returns its UDP endpoint or, when
+// asked, its stream peers.
+func (s *Server) sending(peers bool) (*udpServer, []*Socket, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.stopping:
+		return nil, nil, ErrClosed
+	case !s.started:
+		return nil, nil, ErrNotStarted
+	case peers && s.udp == nil:
+		return nil, append([]*Socket(nil), s.sockets...), nil
+	}
+	return s.udp, nil, nil
+}
+
 // sendFrame sends an encoded frame to a peer.
 func (s *Server) sendFrame(to *Socket, frame []byte) error {
-	s.mu.Lock()
-	udp, started, stopping := s.udp, s.started, s.stopping
-	s.mu.Unlock()
+	udp, _, err := s.sending(false)
 	switch {
-	case stopping:
-		return ErrClosed
-	case !started:
-		return ErrNotStarted
+	case err != nil:
+		return err
 	case udp != nil:
 		return udp.emit(to, frame)
 	case to.server != s || to.conn == nil:
@@ -630,21 +643,7 @@ func (s *Server) Emit(to *Socket, event string, data any) error {
 	if s.logPayloads {
 		s.cfg.log("dispatching event to socket", event, data)
 	}
-	s.mu.Lock()
-	udp, started, stopping := s.udp, s.started, s.stopping
-	s.mu.Unlock()
-	switch {
-	case stopping:
-		return ErrClosed
-	case !started:
-		return ErrNotStarted
-	case udp != nil:
-		return udp.emit(to, frame)
-	}
-	if to.server != s || to.conn == nil {
-		return ErrUnknownSocket
-	}
-	return to.conn.enqueue(frame)
+	return s.sendFrame(to, frame)
 }
 
 // Broadcast sends one event to every connected peer (every UDP peer seen),
@@ -661,15 +660,10 @@ func (s *Server) Broadcast(event string, data any) error {
 	if s.logPayloads {
 		s.cfg.log("broadcasting event", event, data)
 	}
-	s.mu.Lock()
-	udp, started, stopping := s.udp, s.started, s.stopping
-	socks := append([]*Socket(nil), s.sockets...)
-	s.mu.Unlock()
+	udp, socks, err := s.sending(true)
 	switch {
-	case stopping:
-		return ErrClosed
-	case !started:
-		return ErrNotStarted
+	case err != nil:
+		return err
 	case udp != nil:
 		return udp.broadcast(frame)
 	}
