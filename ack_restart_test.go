@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/effeeea0/nodeipc"
+	"github.com/effeeea0/nodeipc/internal/acklog"
 )
 
 func init() { workers["ackserver"] = ackServerWorker }
@@ -27,17 +28,7 @@ func init() { workers["ackserver"] = ackServerWorker }
 func ackServerWorker(arg string) int {
 	parts := strings.SplitN(arg, "|", 4)
 	durable, network, address, logPath := parts[0] == "yes", parts[1], parts[2], parts[3]
-	delivered := map[string]uint64{}
-	if b, err := os.ReadFile(logPath); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			f := strings.Fields(line)
-			if len(f) == 3 {
-				n, _ := strconv.ParseUint(f[1], 10, 64)
-				delivered[f[0]] = max(delivered[f[0]], n)
-			}
-		}
-	}
-	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	log, delivered, err := acklog.Open(logPath)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -57,9 +48,9 @@ func ackServerWorker(arg string) int {
 		return 1
 	}
 	srv.On("n", func(m *nodeipc.Message) {
-		// The record and the effect are one write: a kill lands before
-		// or after it, never inside.
-		if _, err := fmt.Fprintf(log, "%s %d %s\n", m.Session, m.Seq, m.Data); err != nil {
+		// The record and the effect are one write (a torn one is dropped
+		// at the next start).
+		if err := log.Record(m.Session, m.Seq, m.Data); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}

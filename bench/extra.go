@@ -156,7 +156,7 @@ func (runs *loadRuns) rows(p plan) []loadRow {
 var ratePairs = []lane{
 	{id: "node", name: "node-ipc 14 server ← node-ipc 14 clients", server: "node", client: "node"},
 	{id: "typical", name: "nodeipc server ← nodeipc clients", server: "go", client: "go", style: "typical"},
-	{id: "typical-nospin", name: "nodeipc, ReadSpin 0", server: "go", client: "go", style: "typical", noSpin: true},
+	{id: "typical-nospin", name: "nodeipc, ReadSpin -1", server: "go", client: "go", style: "typical", noSpin: true},
 }
 
 // rateMeasure is one paced pass's figures.

@@ -32,7 +32,7 @@
 //
 //   - load: latency at 1 in flight, quiet and then with a separate CPU-bound
 //     process (one busy loop) running for the pass, for node-ipc, nodeipc, and
-//     nodeipc with Config.ReadSpin 0 on both peers.
+//     nodeipc with Config.ReadSpin -1 on both peers.
 //   - rates: one server answering 10 connections of one client process,
 //     paced with a ticker to 1,000 and 10,000 requests a second in all; the
 //     server's CPU, and both processes', as a share of one core.
@@ -93,7 +93,7 @@ type lane struct {
 	id, name       string
 	server, client string
 	style          string // a go client's: "typical" or "tuned"
-	noSpin         bool   // go peers: Config.ReadSpin 0
+	noSpin         bool   // go peers: Config.ReadSpin -1
 	// mode is what a round trip is: "" a plain emit echoed by an emit,
 	// modeRequest a request and its reply, modeAcked an acknowledged emit
 	// echoed by an acknowledged emit (node-ipc sides use the companion).
@@ -156,9 +156,9 @@ func laneByID(id string) (lane, bool) {
 	return lane{}, false
 }
 
-// noSpinLane is the typical lane with ReadSpin 0 on both peers, in the load
+// noSpinLane is the typical lane with ReadSpin -1 on both peers, in the load
 // and rates lanes.
-var noSpinLane = lane{id: "typical-nospin", name: "nodeipc → nodeipc, ReadSpin 0", server: "go", client: "go",
+var noSpinLane = lane{id: "typical-nospin", name: "nodeipc → nodeipc, ReadSpin -1", server: "go", client: "go",
 	style: "typical", noSpin: true}
 
 // extraLanes are the lanes of their own tables.

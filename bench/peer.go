@@ -42,7 +42,7 @@ type peerOpts struct {
 	Warmup    int       `json:"warmup"`
 	TimeoutMS int       `json:"timeout_ms"` // UDP: a request without a reply this long is lost
 	DropEvery int       `json:"drop_every"` // raw UDP server: drop every nth datagram (tests of loss counting)
-	NoSpin    bool      `json:"no_spin"`    // go peers: Config.ReadSpin 0
+	NoSpin    bool      `json:"no_spin"`    // go peers: Config.ReadSpin -1
 	MaxConns  int       `json:"max_conns"`  // go server: Config.MaxConnections, when set
 	Conns     int       `json:"conns"`      // rates and idle clients: connections
 	Rate      float64   `json:"rate"`       // rates client: requests a second, all connections together

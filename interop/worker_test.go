@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/effeeea0/nodeipc"
+	"github.com/effeeea0/nodeipc/internal/acklog"
 )
 
 // workerEnv names the environment variable that turns the test binary into
@@ -50,16 +51,7 @@ func ackServerWorker(arg string) int {
 		return 2
 	}
 	durable, network, address, logPath := parts[0] == "yes", parts[1], parts[2], parts[3]
-	delivered := map[string]uint64{}
-	if b, err := os.ReadFile(logPath); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(line); len(f) == 3 {
-				n, _ := strconv.ParseUint(f[1], 10, 64)
-				delivered[f[0]] = max(delivered[f[0]], n)
-			}
-		}
-	}
-	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	log, delivered, err := acklog.Open(logPath)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -85,9 +77,9 @@ func ackServerWorker(arg string) int {
 			fmt.Fprintln(os.Stderr, "message", m.Seq, "of", m.Session, err)
 			os.Exit(1)
 		}
-		// The record and the effect are one write: a kill lands before or
-		// after it, never inside.
-		if _, err := fmt.Fprintf(log, "%s %d %d\n", m.Session, m.Seq, d.K); err != nil {
+		// The record and the effect are one write (a torn one is dropped
+		// at the next start).
+		if err := log.Record(m.Session, m.Seq, []byte(strconv.FormatUint(d.K, 10))); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
