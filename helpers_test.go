@@ -70,6 +70,17 @@ func recv[T any](t testing.TB, ch <-chan T, what string) T {
 	return recvWithin(t, ch, 10*time.Second, what)
 }
 
+// waitUntil polls cond until it holds or fails the test after 10 s, for a
+// state that no event announces.
+func waitUntil(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
 // recvWithin waits up to d for a value from ch or fails the test: a guard
 // against a hang for tests whose work takes long on a loaded machine under
 // the race detector, not a measure of time.

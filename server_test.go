@@ -130,8 +130,10 @@ func TestMaxConnectionsRefusesExtraClientsOnly(t *testing.T) {
 	cfg := testConfig()
 	cfg.MaxConnections = 2
 	refused := make(chan error, 4)
-	srv, addr := startServer(t, "tcp", cfg, func(s *nodeipc.Server) {
+	admitted := make(chan struct{}, 2)
+	_, addr := startServer(t, "tcp", cfg, func(s *nodeipc.Server) {
 		s.On("error", func(m *nodeipc.Message) { refused <- m.Err })
+		s.On("connect", func(*nodeipc.Message) { admitted <- struct{}{} })
 		s.On("ping", func(m *nodeipc.Message) { _ = s.Emit(m.Socket, "pong", nil) })
 	})
 	pongs := make(chan struct{}, 4)
@@ -144,10 +146,8 @@ func TestMaxConnectionsRefusesExtraClientsOnly(t *testing.T) {
 		first = c
 	}
 	// Wait until both are registered before the third dials.
-	deadline := time.Now().Add(5 * time.Second)
-	for len(srv.Sockets()) < 2 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	recv(t, admitted, "the server's first connect")
+	recv(t, admitted, "the server's second connect")
 	raw, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -426,11 +426,12 @@ func TestCloseAndShutdownHonourContextWithStuckHandler(t *testing.T) {
 // goroutines emit to its connection meanwhile.
 func TestBlockedHandlerInABatchDoesNotHoldEmits(t *testing.T) {
 	release := make(chan struct{})
+	blocked := make(chan struct{}, 1)
 	socks := make(chan *nodeipc.Socket, 1)
 	srv, addr := startServer(t, "unix", nil, func(s *nodeipc.Server) {
 		s.On("connect", func(m *nodeipc.Message) { socks <- m.Socket })
 		s.On("first", func(m *nodeipc.Message) { _ = s.Emit(m.Socket, "answer", 1) })
-		s.On("stuck", func(*nodeipc.Message) { <-release })
+		s.On("stuck", func(*nodeipc.Message) { blocked <- struct{}{}; <-release })
 	})
 	peer, err := dialLocalForTest(addr)
 	if err != nil {
@@ -443,7 +444,7 @@ func TestBlockedHandlerInABatchDoesNotHoldEmits(t *testing.T) {
 	if _, err := peer.Write([]byte(`{"type":"first","data":0}` + "\f" + `{"type":"stuck","data":0}` + "\f" + `{"type":"later","data":0}` + "\f")); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(20 * time.Millisecond) // the handler of "stuck" is blocked by now
+	recv(t, blocked, `the handler of "stuck" to block`)
 	if err := srv.Emit(sock, "meanwhile", 2); err != nil {
 		t.Fatal(err)
 	}
