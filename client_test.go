@@ -59,6 +59,8 @@ func TestHostileFramesToClientEndItWithoutReconnecting(t *testing.T) {
 				if !errors.As(perr, &pe) || pe.Code != h.code {
 					t.Fatalf("got %v, want %s", perr, h.code)
 				}
+				// A window in which a reconnection, or any event after
+				// the last one expected, would show.
 				time.Sleep(100 * time.Millisecond)
 				select {
 				case ev := <-events:
