@@ -176,11 +176,13 @@ func TestAcksSurviveTheReceiverKilledAndRestarted(t *testing.T) {
 				t.Fatal(err)
 			}
 			next, dups, disorder, other := uint64(1), 0, 0, 0
+			var malformed []string
 			seen := make([]bool, emits+1)
-			for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			for i, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 				f := strings.Fields(line)
 				if len(f) != 3 || f[0] != c.Session() {
 					other++
+					malformed = append(malformed, fmt.Sprintf("line %d: %q", i+1, line))
 					continue
 				}
 				seq, _ := strconv.ParseUint(f[1], 10, 64)
@@ -188,6 +190,7 @@ func TestAcksSurviveTheReceiverKilledAndRestarted(t *testing.T) {
 				switch {
 				case seq == 0 || seq > emits || data != seq-1:
 					other++
+					malformed = append(malformed, fmt.Sprintf("line %d: %q", i+1, line))
 				case seen[seq]:
 					dups++
 				case seq != next:
@@ -210,7 +213,7 @@ func TestAcksSurviveTheReceiverKilledAndRestarted(t *testing.T) {
 				dups = 0 // allowed: at most what was delivered and not yet acknowledged at each kill
 			}
 			if lost != 0 || dups != 0 || disorder != 0 || other != 0 || restarts != kills {
-				t.Fatalf("lost %d, duplicated %d, out of order %d, malformed %d, restarts %d", lost, dups, disorder, other, restarts)
+				t.Fatalf("lost %d, duplicated %d, out of order %d, malformed %d %q, restarts %d", lost, dups, disorder, other, malformed[:min(len(malformed), 5)], restarts)
 			}
 		})
 	}

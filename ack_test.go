@@ -44,9 +44,8 @@ func TestAcksDeliverBothWaysAndFlushWaitsForTheAcks(t *testing.T) {
 			c, connected := startClient(t, network, addr, ackConfig(), func(c *nodeipc.Client) { c.On("down", down.add) })
 			recv(t, connected, "connect")
 			sock := recv(t, socks, "the server's connect")
-			for sock.Session() != c.Session() { // the hello is answered soon after connect
-				time.Sleep(time.Millisecond)
-			}
+			// The hello is answered soon after connect.
+			waitUntil(t, "the server's socket to have the client's session", func() bool { return sock.Session() == c.Session() })
 			const n = 5000
 			for i := range n {
 				if err := c.Emit("up", map[string]int{"n": i}); err != nil {

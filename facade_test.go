@@ -195,3 +195,64 @@ func TestLogPayloads(t *testing.T) {
 		}
 	}
 }
+
+func TestInstancesAreIndependent(t *testing.T) {
+	a, b := newIPC(t), newIPC(t)
+	a.Config.ID, b.Config.ID = "a", "b"
+	if err := a.Serve("", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Serve("", nil); err != nil {
+		t.Fatal(err)
+	}
+	if a.Server == b.Server || a.Server.Path() == b.Server.Path() {
+		t.Fatal("instances share a server")
+	}
+	_ = a.ConnectTo("peer", "", nil)
+	defer a.Disconnect("peer")
+	if b.Of("peer") != nil {
+		t.Fatal("instances share Of")
+	}
+}
+
+func TestConnectToTwiceReusesALiveClient(t *testing.T) {
+	ipc := newIPC(t)
+	ipc.Config.Retry = time.Hour
+	calls := 0
+	if err := ipc.ConnectTo("x", "", func() { calls++ }); err != nil {
+		t.Fatal(err)
+	}
+	first := ipc.Of("x")
+	if err := ipc.ConnectTo("x", "", func() { calls++ }); err != nil {
+		t.Fatal(err)
+	}
+	if ipc.Of("x") != first || calls != 2 {
+		t.Fatalf("second ConnectTo replaced the client or skipped the callback (calls %d)", calls)
+	}
+	ipc.Disconnect("x")
+	ipc.Disconnect("x") // unknown id: no-op
+	if ipc.Of("x") != nil {
+		t.Fatal("Disconnect left the client in Of")
+	}
+	<-first.Done()
+}
+
+func TestLogContract(t *testing.T) {
+	ipc := nodeipc.New()
+	var lines []string
+	ipc.Config.Logger = func(s string) { lines = append(lines, s) }
+	ipc.Config.LogInColor = false
+	ipc.Config.LogDepth = 1
+	ipc.Log("hello", 42, map[string]any{"a": map[string]any{"b": map[string]any{"c": 1}}}, []int{1, 2})
+	if len(lines) != 1 {
+		t.Fatalf("%d logger calls, want 1", len(lines))
+	}
+	if want := "hello 42 { a: { b: [Object] } } [ 1, 2 ]"; lines[0] != want {
+		t.Fatalf("got %q, want %q", lines[0], want)
+	}
+	ipc.Config.Silent = true
+	ipc.Log("quiet")
+	if len(lines) != 1 {
+		t.Fatal("Silent still logged")
+	}
+}

@@ -85,33 +85,20 @@ func TestRawModeBytesArriveUntouchedBothWays(t *testing.T) {
 	for _, network := range transports {
 		t.Run(network, func(t *testing.T) {
 			atServer := newRawSink()
-			var mu sync.Mutex
-			var socks []*nodeipc.Socket
+			socks := make(chan *nodeipc.Socket, len(rawEmits)+1)
 			srv, addr := startServer(t, network, rawConfig("utf8"), func(s *nodeipc.Server) {
 				s.On("data", atServer.add)
-				s.On("connect", func(m *nodeipc.Message) {
-					mu.Lock()
-					socks = append(socks, m.Socket)
-					mu.Unlock()
-				})
+				s.On("connect", func(m *nodeipc.Message) { socks <- m.Socket })
 			})
 			// Client to server: the encoding is a client setting, so each
 			// value gets a client of its own.
-			for i, e := range rawEmits {
+			for _, e := range rawEmits {
 				c, connected := startClient(t, network, addr, rawConfig(e.encoding), nil)
 				recv(t, connected, "connect")
 				if err := c.Emit("", e.value); err != nil {
 					t.Fatalf("emit %v (%s): %v", e.value, e.encoding, err)
 				}
-				var sock *nodeipc.Socket
-				for sock == nil {
-					mu.Lock()
-					if len(socks) > i {
-						sock = socks[i]
-					}
-					mu.Unlock()
-					time.Sleep(time.Millisecond)
-				}
+				sock := recv(t, socks, "the server's connect")
 				if got := atServer.wait(t, sock, len(e.want)); !bytes.Equal(got, e.want) {
 					t.Errorf("%v as %s: server got % x, want % x", e.value, e.encoding, got, e.want)
 				}
@@ -125,15 +112,7 @@ func TestRawModeBytesArriveUntouchedBothWays(t *testing.T) {
 			_ = c
 			recv(t, connected, "connect")
 			var want []byte
-			var sock *nodeipc.Socket
-			for sock == nil {
-				mu.Lock()
-				if len(socks) > len(rawEmits) {
-					sock = socks[len(rawEmits)]
-				}
-				mu.Unlock()
-				time.Sleep(time.Millisecond)
-			}
+			sock := recv(t, socks, "the server's connect")
 			for _, e := range rawEmits {
 				v := e.value
 				if e.encoding != "utf8" {
@@ -188,21 +167,15 @@ func TestRawBinaryStructBothWays(t *testing.T) {
 	for _, network := range transports {
 		t.Run(network, func(t *testing.T) {
 			got := newRawSink()
+			socks := make(chan *nodeipc.Socket, 1)
 			srv, addr := startServer(t, network, rawConfig("utf8"), func(s *nodeipc.Server) {
 				s.On("data", got.add)
+				s.On("connect", func(m *nodeipc.Message) { socks <- m.Socket })
 			})
 			// nodeipc writes, a plain socket reads the six bytes.
 			peer := dialRaw(t, network, addr)
 			defer peer.Close()
-			var sock *nodeipc.Socket
-			for deadline := time.Now().Add(5 * time.Second); sock == nil && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-				if s := srv.Sockets(); len(s) == 1 {
-					sock = s[0]
-				}
-			}
-			if sock == nil {
-				t.Fatal("no socket")
-			}
+			sock := recv(t, socks, "the server's connect")
 			out := make([]byte, 6)
 			binary.BigEndian.PutUint16(out[0:], 0xBEEF)
 			binary.BigEndian.PutUint32(out[2:], 0x01020304)
@@ -236,18 +209,15 @@ func TestRawBinaryStructBothWays(t *testing.T) {
 func TestRawBurstAndZeroLengthWrites(t *testing.T) {
 	const total = 16 << 20
 	got := newRawSink()
+	socks := make(chan *nodeipc.Socket, 2)
 	srv, addr := startServer(t, "unix", rawConfig("utf8"), func(s *nodeipc.Server) {
 		s.On("data", got.add)
 		s.On("hello", func(*nodeipc.Message) {}) // raw mode has no events
+		s.On("connect", func(m *nodeipc.Message) { socks <- m.Socket })
 	})
 	peer := dialRaw(t, "unix", addr)
 	defer peer.Close()
-	var sock *nodeipc.Socket
-	for deadline := time.Now().Add(5 * time.Second); sock == nil && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if s := srv.Sockets(); len(s) == 1 {
-			sock = s[0]
-		}
-	}
+	sock := recv(t, socks, "the raw peer's connect")
 	other := newRawSink()
 	c, connected := startClient(t, "unix", addr, rawConfig("utf8"), func(c *nodeipc.Client) { c.On("data", other.add) })
 	recv(t, connected, "connect")

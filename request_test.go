@@ -213,9 +213,7 @@ func TestRequestsInFlightAreBounded(t *testing.T) {
 	for range 2 {
 		go func() { _, err := c.Request(context.Background(), "wait", nil); errs <- err }()
 	}
-	for c.RequestStats().InFlight < 2 {
-		time.Sleep(time.Millisecond)
-	}
+	waitUntil(t, "two requests in flight", func() bool { return c.RequestStats().InFlight >= 2 })
 	if _, err := c.Request(context.Background(), "wait", nil); !errors.Is(err, nodeipc.ErrTooManyRequests) {
 		t.Fatalf("third request: %v, want ErrTooManyRequests", err)
 	}

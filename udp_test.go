@@ -192,7 +192,7 @@ func TestUDPIdlePeersAreForgotten(t *testing.T) {
 	if n := len(u.srv.Sockets()); n != 5 {
 		t.Fatalf("%d peers, want 5", n)
 	}
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // past UDPPeerIdleTimeout: the five are idle now
 	last := rawUDP(t, u.port)
 	_, _ = last.Write([]byte(`{"type":"hi"}` + "\f"))
 	recv(t, u.got, "hi")
