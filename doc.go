@@ -35,7 +35,9 @@
 // the error of an "error" event. Config holds node-ipc 14's settings and
 // defaults; an endpoint copies it when it is built, except the retry
 // settings (Retry, MaxRetries, StopRetrying), which clients of the facade
-// read live, as node-ipc reads ipc.config: change them with Update. Paths
+// read live, as node-ipc reads ipc.config: change them with Update. In a
+// Config literal a zero number, duration or string means its default, and
+// a negative value turns a limit or timer off (see Config). Paths
 // and the socket root follow node-ipc 14 (an owner-only directory);
 // LegacyConfig and NewLegacy give node-ipc 9 and 10's /tmp/ and their way
 // of sending null and "".
