@@ -215,10 +215,22 @@ func TestServerStopDeliversEverythingWhileTheClientSends(t *testing.T) {
 				t.Errorf("the client received %d of the server's %d frames (%v)", gotDown, closeEmits, err)
 			}
 			gotUp, err := up.count()
-			if err != nil || gotUp+lost != accepted {
+			missing := accepted - gotUp - lost
+			if runtime.GOOS == "windows" && transport == "unix" {
+				// A named pipe has no half-close: the server can tell the
+				// client it is done only by closing the pipe, and what the
+				// client had written into the pipe by then is lost. That is
+				// at most the pipe's buffer and the client's write in flight
+				// (README, Delivery case by case); never a frame out of
+				// order, twice, or one the client was told was unsent.
+				const pipeBound = (64<<10 + 2*32<<10) / len(`{"type":"up","data":{"n":0}}`+"\f")
+				if err != nil || missing < 0 || missing > pipeBound {
+					t.Errorf("the client accepted %d frames: %d reached the server, %d were reported unsent, %d were lost in the pipe (at most %d may be) (%v)", accepted, gotUp, lost, missing, pipeBound, err)
+				}
+			} else if err != nil || missing != 0 {
 				t.Errorf("the client accepted %d frames: %d reached the server and %d were reported unsent (%v)", accepted, gotUp, lost, err)
 			}
-			t.Logf("server -> client: %d of %d; client -> server: %d delivered + %d reported unsent of %d accepted", gotDown, closeEmits, gotUp, lost, accepted)
+			t.Logf("server -> client: %d of %d; client -> server: %d delivered + %d reported unsent of %d accepted (%d lost)", gotDown, closeEmits, gotUp, lost, accepted, missing)
 		})
 	}
 }

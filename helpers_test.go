@@ -252,3 +252,16 @@ func rawServer(t testing.TB, serve func(net.Conn)) string {
 	}()
 	return ln.Addr().String()
 }
+
+// startUDPServer starts a UDP server, skipping the test where the platform
+// has no UDP sockets for Go: Wine, where the Windows build is tested, does
+// not implement the socket ioctl Go sets on them.
+func startUDPServer(t testing.TB, srv *nodeipc.Server) {
+	t.Helper()
+	if err := srv.Start(); err != nil {
+		if runtime.GOOS == "windows" && strings.Contains(err.Error(), "wsaioctl") {
+			t.Skip("UDP sockets are not available here (Wine):", err)
+		}
+		t.Fatal(err)
+	}
+}

@@ -234,9 +234,7 @@ func TestRequestOverUDP(t *testing.T) {
 			t.Fatal(err)
 		}
 		srv.Handle("sum", sum)
-		if err := srv.Start(); err != nil {
-			t.Fatal(err)
-		}
+		startUDPServer(t, srv)
 		t.Cleanup(func() { _ = srv.Stop() })
 		return srv
 	}
@@ -325,9 +323,7 @@ func TestRequestOverUDPToAHostName(t *testing.T) {
 	}
 	b.Handle("sum", sum)
 	for _, s := range []*nodeipc.Server{a, b} {
-		if err := s.Start(); err != nil {
-			t.Fatal(err)
-		}
+		startUDPServer(t, s)
 		t.Cleanup(func() { _ = s.Stop() })
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
