@@ -67,7 +67,14 @@ func appendData(dst []byte, data any, legacy bool) ([]byte, error) {
 	case float32:
 		return appendFloat(dst, float64(v), legacy), nil
 	}
-	return appendMarshaled(dst, data, legacy)
+	start := len(dst)
+	if out, ok := appendFast(dst, data); ok {
+		if legacy && (string(out[start:]) == "null" || string(out[start:]) == `""`) {
+			return append(out[:start], emptyObject...), nil
+		}
+		return out, nil
+	}
+	return appendMarshaled(dst[:start], data, legacy)
 }
 
 // appendRaw writes pre-encoded JSON as given. It must be one valid JSON
