@@ -20,9 +20,9 @@ import (
 // budget ran out, or the poller was taken off its processor for a while,
 // which is how a loaded machine shows) makes the connection sleep without
 // polling for a number of reads that grows with each such poll, up to
-// maxBackoff; polls that pay shrink it again. So on a machine busy with
-// other work a connection soon polls only once in many reads, and reads
-// like one that never polls.
+// maxBackoff; polls that pay halve it. So where most polls do not pay,
+// on a machine busy with other work say, a connection soon polls only once
+// in many reads, and reads like one that never polls.
 //
 // A reader polls only while few connections of the process are busy (at
 // most half the processors' worth, one at least): a poller keeps a
@@ -99,12 +99,12 @@ func (s *spinner) read(p []byte, read func([]byte) (int, error)) (int, error) {
 }
 
 // learn adjusts the backoff to a poll's outcome: a poll that did not pay
-// doubles it (plus one) and starts it; one that paid shrinks it by a
-// quarter, so polling goes on only while most polls pay.
+// doubles it (plus one) and starts it; one that paid halves it, so polling
+// goes on while at least about half the polls pay.
 func (s *spinner) learn(outcome int) {
 	switch outcome {
 	case pollPaid:
-		s.backoff -= (s.backoff + 3) / 4
+		s.backoff /= 2
 	case pollMissed:
 		s.backoff = min(2*s.backoff+1, maxBackoff)
 		s.skip = s.backoff

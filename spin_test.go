@@ -303,12 +303,16 @@ func TestSpinnerKeepsPollingWhenMostPollsPay(t *testing.T) {
 		t.Fatalf("polled in %d of 8000 reads while 7 polls in 8 paid", sc.polls)
 	}
 	sc.s.stop()
-	// One poll in two running out: polling all but stops.
+	// Three polls in four running out: polling all but stops.
 	sc = newSpinScript(t, 20*time.Microsecond)
 	for i := range 80000 {
-		sc.read(time.Microsecond, i%2)
+		readyAt := 0
+		if i%4 == 3 {
+			readyAt = 1
+		}
+		sc.read(time.Microsecond, readyAt)
 	}
 	if sc.polls > 80000/100 {
-		t.Fatalf("polled in %d of 80000 reads while half the polls did not pay", sc.polls)
+		t.Fatalf("polled in %d of 80000 reads while three polls in four did not pay", sc.polls)
 	}
 }
