@@ -140,6 +140,9 @@ func (s *spinner) poll(start time.Time) int {
 	return pollCrowded
 }
 
+// busy reports whether the connection is busy: its reads poll.
+func (s *spinner) busy() bool { return s != nil && s.state.Load() == spinBusy }
+
 func (s *spinner) setBusy(busy bool) {
 	switch {
 	case busy && s.state.CompareAndSwap(spinQuiet, spinBusy):
