@@ -29,13 +29,16 @@ import (
 // processor, and readers that wait on each other in one process are better
 // served by the runtime's poller. For the same reason a connection whose
 // other end is in this process (a client of its own server) never polls.
-// Between polls the reader yields to the goroutines its handlers woke.
+// Where the process has one processor, the reader yields between polls to
+// the goroutines its handlers woke; with more, other processors run them
+// (a yield would wake one of them, a thread, for every round).
 //
 // Only the connection's reader reads through its spinner; stop may be called
 // from any goroutine. A nil spinner never polls.
 type spinner struct {
 	budget time.Duration
 	limit  int32                // polls while at most this many connections are busy
+	yield  bool                 // yield to other goroutines between polls (GOMAXPROCS 1)
 	ready  func() (bool, error) // whether a read would return at once
 	state  atomic.Int32         // spinQuiet, spinBusy or spinStopped
 	end    string               // a TCP connection's ends, in tcpEnds; or ""
@@ -71,6 +74,10 @@ var busyReaders atomic.Int32
 // maxSpinners is a new spinner's limit (GOMAXPROCS takes the scheduler's
 // lock: asked once per connection, not once per read).
 func maxSpinners() int32 { return int32(max(1, runtime.GOMAXPROCS(0)/2)) }
+
+// spinYields reports whether a new spinner yields between polls: where
+// the process has one processor.
+func spinYields() bool { return runtime.GOMAXPROCS(0) == 1 }
 
 func (s *spinner) clock() time.Time {
 	if s.now != nil {
@@ -135,7 +142,9 @@ func (s *spinner) poll(start time.Time) int {
 			return pollMissed
 		}
 		prev = now
-		runtime.Gosched()
+		if s.yield {
+			runtime.Gosched()
+		}
 	}
 	return pollCrowded
 }

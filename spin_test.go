@@ -2,6 +2,8 @@ package nodeipc
 
 import (
 	"errors"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -314,5 +316,32 @@ func TestSpinnerKeepsPollingWhenMostPollsPay(t *testing.T) {
 	}
 	if sc.polls > 80000/100 {
 		t.Fatalf("polled in %d of 80000 reads while three polls in four did not pay", sc.polls)
+	}
+}
+
+// With one processor, a poller yields between rounds, so a goroutine its
+// handler woke runs at once rather than when the poll ends.
+func TestSpinnerYieldsWithOneProcessor(t *testing.T) {
+	noBusyReaders(t)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	var woke atomic.Bool
+	rounds := 0
+	s := &spinner{budget: time.Hour, limit: maxSpinners(), yield: spinYields(), ready: func() (bool, error) {
+		rounds++
+		return woke.Load(), nil
+	}}
+	defer s.stop()
+	s.setBusy(true)
+	go woke.Store(true)
+	_, _ = s.read(nil, fakeRead(0, 1, nil))
+	if rounds > 10 {
+		t.Fatalf("the woken goroutine ran after %d poll rounds", rounds)
+	}
+	if spinYields() != true {
+		t.Fatal("no yielding with one processor")
+	}
+	runtime.GOMAXPROCS(2)
+	if spinYields() {
+		t.Fatal("yielding with two processors")
 	}
 }
