@@ -72,11 +72,10 @@ func (td *typeDecoder) decode(d *valueDecoder, v reflect.Value) bool {
 }
 
 var (
-	decoderCache       sync.Map // reflect.Type -> *typeDecoder
-	jsonUnmarshalerT   = reflect.TypeFor[json.Unmarshaler]()
-	textUnmarshalerT   = reflect.TypeFor[encoding.TextUnmarshaler]()
-	jsonNumberT        = reflect.TypeFor[json.Number]()
-	emptyInterfaceType = reflect.TypeFor[any]()
+	decoderCache     sync.Map // reflect.Type -> *typeDecoder
+	jsonUnmarshalerT = reflect.TypeFor[json.Unmarshaler]()
+	textUnmarshalerT = reflect.TypeFor[encoding.TextUnmarshaler]()
+	jsonNumberT      = reflect.TypeFor[json.Number]()
 )
 
 func decoderOf(t reflect.Type) *typeDecoder {

@@ -20,39 +20,41 @@ type decInner struct {
 }
 
 type decAll struct {
-	Int         int
-	I8          int8
-	I16         int16
-	I32         int32
-	I64         int64
-	Uint        uint
-	U8          uint8
-	U16         uint16
-	U32         uint32
-	U64         uint64
-	Uptr        uintptr
-	F32         float32
-	F64         float64
-	Bool        bool
-	Str         string `json:"str"`
-	Named       namedString
-	NamedInt    namedInt
-	Ptr         *int
-	PtrPtr      **string
-	Any         any
-	Slice       []string
-	Arr         [2]int
-	Bytes       []byte
-	Map         map[string]int
-	MapAny      map[string]any
-	NamedKeys   map[namedString]bool
-	Inner       decInner
-	InnerPtr    *decInner
-	Inners      []decInner
-	InnerMap    map[string]*decInner
-	Skip        int `json:"-"`
-	Dash        int `json:"-,"`
-	unexported  int
+	Int       int
+	I8        int8
+	I16       int16
+	I32       int32
+	I64       int64
+	Uint      uint
+	U8        uint8
+	U16       uint16
+	U32       uint32
+	U64       uint64
+	Uptr      uintptr
+	F32       float32
+	F64       float64
+	Bool      bool
+	Str       string `json:"str"`
+	Named     namedString
+	NamedInt  namedInt
+	Ptr       *int
+	PtrPtr    **string
+	Any       any
+	Slice     []string
+	Arr       [2]int
+	Bytes     []byte
+	Map       map[string]int
+	MapAny    map[string]any
+	NamedKeys map[namedString]bool
+	Inner     decInner
+	InnerPtr  *decInner
+	Inners    []decInner
+	InnerMap  map[string]*decInner
+	Skip      int `json:"-"`
+	//lint:ignore SA5008 encoding/json's handling of this tag is what is tested
+	Dash       int `json:"-,"`
+	unexported int
+	//lint:ignore SA5008 encoding/json's handling of this tag is what is tested
 	BadTag      int    `json:"a\"b"`
 	Case        int    `json:"CaseName"`
 	Uni         string `json:"ünï"`
@@ -96,7 +98,7 @@ func decodeTargets() []func() any {
 		v := &decAll{Int: 1, Str: "old", Ptr: &n, PtrPtr: &ps, Any: map[string]any{"k": 1.0},
 			Slice: make([]string, 1, 4), Map: map[string]int{"keep": 1}, InnerPtr: &decInner{A: 5, B: "b"},
 			Inners: make([]decInner, 1, 3), Arr: [2]int{8, 9}, Bytes: []byte("xy"), AnyPtr: &n,
-			MapAny: map[string]any{"a": "b"}}
+			MapAny: map[string]any{"a": "b"}, unexported: 3}
 		v.Slice[0] = "first"
 		v.Slice = append(v.Slice, "stale")[:1] // stale bytes past the length
 		v.Inners = append(v.Inners, decInner{A: 99, D: []int{1}})[:1]

@@ -49,19 +49,21 @@ type encAll struct {
 	InnerPtr  *encInner `json:",omitempty"`
 	Inners    []encInner
 	Skip      int `json:"-"`
-	Dash      int `json:"-,"`
-	unexp     int
-	BadTag    int    `json:"a\"b"`
-	Uni       string `json:"ünï,omitempty"`
-	Empty     struct{}
-	OmitE     []int           `json:",omitempty"`
-	OmitZ     [2]int          `json:",omitzero"`
-	OmitZM    encZeroer       `json:",omitzero"`
-	Time      time.Time       `json:",omitempty"`
-	Raw       json.RawMessage `json:",omitempty"`
-	Num       json.Number     `json:",omitempty"`
-	Quoted    int             `json:",string"`
-	Iface     interface{ IsZero() bool }
+	//lint:ignore SA5008 encoding/json's handling of this tag is what is tested
+	Dash  int `json:"-,"`
+	unexp int
+	//lint:ignore SA5008 encoding/json's handling of this tag is what is tested
+	BadTag int    `json:"a\"b"`
+	Uni    string `json:"ünï,omitempty"`
+	Empty  struct{}
+	OmitE  []int           `json:",omitempty"`
+	OmitZ  [2]int          `json:",omitzero"`
+	OmitZM encZeroer       `json:",omitzero"`
+	Time   time.Time       `json:",omitempty"`
+	Raw    json.RawMessage `json:",omitempty"`
+	Num    json.Number     `json:",omitempty"`
+	Quoted int             `json:",string"`
+	Iface  interface{ IsZero() bool }
 }
 
 type encEmbedded struct {
@@ -100,7 +102,7 @@ func encodeSamples() []any {
 	return []any{
 		all, &all, encAll{}, encInner{}, &encInner{A: 1}, encEmbedded{E: 1}, encRec{Name: "r", Kids: []encRec{{Name: "k"}}},
 		cyc, deep, (*encInner)(nil), []encInner(nil), []any{1, "a", nil, encInner{}},
-		map[string]any{"nan": math.NaN()}, []float64{1, 1e-7, 123456789, 1e20, 1e21, -0.0, 5e-324, math.MaxFloat64},
+		map[string]any{"nan": math.NaN()}, []float64{1, 1e-7, 123456789, 1e20, 1e21, math.Copysign(0, -1), 5e-324, math.MaxFloat64},
 		[]float32{0.1, 1e-7, 1e20, 1e21, 3.4e38, float32(math.SmallestNonzeroFloat32)}, []any{float32(0.1)}, []float64{math.Inf(1)},
 		map[string]*encInner{"x": nil, "y": {A: 2}}, map[namedString]namedInt{"q": 1}, map[bool]int{true: 1},
 		[][]byte{nil, {}, {0xff}}, [0]int{}, struct{}{}, struct{ A, B int }{1, 2},
