@@ -16,38 +16,43 @@ import (
 // for at most the budget, before it sleeps.
 //
 // Polling pays only while the peer answers within the budget and the poller
-// does not keep a processor the peer needs. A poll that does not pay (the
-// budget ran out, or the poller was taken off its processor for a while,
-// which is how a loaded machine shows) makes the connection sleep without
-// polling for a number of reads that grows with each such poll, up to
-// maxBackoff; polls that pay halve it. So where most polls do not pay,
-// on a machine busy with other work say, a connection soon polls only once
-// in many reads, and reads like one that never polls.
+// does not keep a processor the peer needs. Polls are judged by windows of
+// pollWindow: when half the polls of a window or more did not pay (the
+// budget ran out, or the poller was taken off its processor for half the
+// budget or more, which is how a loaded machine shows), the connection
+// reads without polling for minOff, then tries a window again; each
+// window tried that does not pay doubles that time, up to maxOff. So on a
+// machine busy with other work a connection reads like one that never
+// polls, but for one window of polls a second at most.
 //
 // A reader polls only while few connections of the process are busy (at
 // most half the processors' worth, one at least): a poller keeps a
 // processor, and readers that wait on each other in one process are better
 // served by the runtime's poller. For the same reason a connection whose
 // other end is in this process (a client of its own server) never polls.
-// Where the process has one processor, the reader yields between polls to
-// the goroutines its handlers woke; with more, other processors run them
-// (a yield would wake one of them, a thread, for every round).
+// Between polls the reader yields to the goroutines its handlers woke. (A
+// yield also wakes an idle processor's thread, which takes the poller when
+// the processor it was on is wanted by the peer: without it, two peers
+// that poll on one processor take turns and answer in twice the budget.)
 //
 // Only the connection's reader reads through its spinner; stop may be called
 // from any goroutine. A nil spinner never polls.
 type spinner struct {
 	budget time.Duration
 	limit  int32                // polls while at most this many connections are busy
-	yield  bool                 // yield to other goroutines between polls (GOMAXPROCS 1)
 	ready  func() (bool, error) // whether a read would return at once
 	state  atomic.Int32         // spinQuiet, spinBusy or spinStopped
 	end    string               // a TCP connection's ends, in tcpEnds; or ""
 	now    func() time.Time     // the clock; time.Now but in tests
 
-	// The reader's own: after a poll that did not pay, the busy reads to
-	// make without polling (skip), and how many the next such poll sets
-	// (backoff).
-	skip, backoff int
+	// The reader's own: whether polling is off, until when (retryAt), and
+	// for how long it went off last (offFor); the polls of the current
+	// window and how many of them did not pay; whether the window is the
+	// first after polling was off.
+	off, retrying bool
+	retryAt       time.Time
+	offFor        time.Duration
+	polls, misses int
 }
 
 const (
@@ -56,10 +61,20 @@ const (
 	spinStopped // the connection is closed: never busy again
 )
 
-// maxBackoff is the most reads a connection makes without polling between
-// two polls that did not pay: on a loaded machine, one read in this many
-// tries again.
-const maxBackoff = 1024
+// pollWindow is how many polls are judged together.
+const pollWindow = 64
+
+// minOff and maxOff bound how long a connection reads without polling
+// after a window of polls that did not pay, before it tries a window
+// again; each window tried that does not pay either doubles it. Polls are
+// tried again at multiples of that time on the clock, so that both peers
+// of a conversation that stopped polling try again together: a poll while
+// the peer sleeps waits for the peer's wake-up, and tells little. On a
+// machine that stays loaded this costs a window of polls every maxOff.
+const (
+	minOff = 16 * time.Millisecond
+	maxOff = 1024 * time.Millisecond
+)
 
 // poll outcomes.
 const (
@@ -74,10 +89,6 @@ var busyReaders atomic.Int32
 // maxSpinners is a new spinner's limit (GOMAXPROCS takes the scheduler's
 // lock: asked once per connection, not once per read).
 func maxSpinners() int32 { return int32(max(1, runtime.GOMAXPROCS(0)/2)) }
-
-// spinYields reports whether a new spinner yields between polls: where
-// the process has one processor.
-func spinYields() bool { return runtime.GOMAXPROCS(0) == 1 }
 
 func (s *spinner) clock() time.Time {
 	if s.now != nil {
@@ -94,9 +105,10 @@ func (s *spinner) read(p []byte, read func([]byte) (int, error)) (int, error) {
 	}
 	start := s.clock()
 	if s.state.Load() == spinBusy {
-		if s.skip > 0 {
-			s.skip--
-		} else {
+		if s.off && !start.Before(s.retryAt) {
+			s.off, s.retrying = false, true
+		}
+		if !s.off {
 			s.learn(s.poll(start))
 		}
 	}
@@ -105,17 +117,35 @@ func (s *spinner) read(p []byte, read func([]byte) (int, error)) (int, error) {
 	return n, err
 }
 
-// learn adjusts the backoff to a poll's outcome: a poll that did not pay
-// doubles it (plus one) and starts it; one that paid halves it, so polling
-// goes on while at least about half the polls pay.
+// learn counts a poll's outcome; at the end of a window of pollWindow
+// polls, polling goes off if half of them or more did not pay.
 func (s *spinner) learn(outcome int) {
-	switch outcome {
-	case pollPaid:
-		s.backoff /= 2
-	case pollMissed:
-		s.backoff = min(2*s.backoff+1, maxBackoff)
-		s.skip = s.backoff
+	if outcome == pollCrowded {
+		return
 	}
+	s.polls++
+	if outcome == pollMissed {
+		s.misses++
+	}
+	if s.polls < pollWindow {
+		return
+	}
+	s.off = 2*s.misses >= s.polls
+	switch {
+	case !s.off:
+		s.offFor = minOff
+	case s.retrying:
+		s.offFor = min(2*s.offFor, maxOff)
+	default:
+		s.offFor = max(s.offFor, minOff)
+	}
+	if s.off {
+		// The next multiple of offFor on the clock: the peer, if it
+		// stopped polling too, tries again at the same moment.
+		now := s.clock()
+		s.retryAt = now.Truncate(s.offFor).Add(s.offFor)
+	}
+	s.polls, s.misses, s.retrying = 0, 0, false
 }
 
 // poll returns when the socket has something to read (data, its end or an
@@ -124,11 +154,12 @@ func (s *spinner) learn(outcome int) {
 // the process are busy.
 func (s *spinner) poll(start time.Time) int {
 	deadline := start.Add(s.budget)
-	// A poll round takes a system call and a yield: about a microsecond.
-	// A gap this long between two rounds means that the poller was not
-	// running: the processor went to another process (or to goroutines of
-	// this one that run long).
-	stall := max(s.budget/4, 5*time.Microsecond)
+	// A poll round takes a system call and a yield: a microsecond or two.
+	// A gap of half the budget between two rounds means that the poller was
+	// not running: the processor went to another process (or to goroutines
+	// of this one that run long). Shorter gaps, of 8 to 16 us, come now and
+	// then on a machine with nothing else to do.
+	stall := max(s.budget/2, 10*time.Microsecond)
 	prev := start
 	for busyReaders.Load() <= s.limit {
 		if ok, err := s.ready(); ok || err != nil {
@@ -142,9 +173,7 @@ func (s *spinner) poll(start time.Time) int {
 			return pollMissed
 		}
 		prev = now
-		if s.yield {
-			runtime.Gosched()
-		}
+		runtime.Gosched()
 	}
 	return pollCrowded
 }

@@ -68,7 +68,6 @@ func TestSpinnerPollsOnlyWhileTheConnectionIsBusy(t *testing.T) {
 		{"a busy connection polls until the budget runs out", read(0, 1, nil), false, true, false},
 		{"a quiet connection does not poll", read(3*budget, 1, nil), false, false, false},
 		{"a read that waited longer stays quiet", read(0, 1, nil), false, false, true},
-		{"after a poll that did not pay, the next busy read does not poll", read(0, 1, nil), true, false, true},
 		{"a busy connection stops polling when bytes come", read(0, 1, nil), true, true, true},
 		{"a failed read makes the connection quiet", read(0, 0, errors.New("gone")), true, true, false},
 		{"then the next read does not poll", read(0, 1, nil), true, false, true},
@@ -187,17 +186,17 @@ type fakeClock struct{ t time.Time }
 
 func (c *fakeClock) now() time.Time      { return c.t }
 func (c *fakeClock) add(d time.Duration) { c.t = c.t.Add(d) }
-func newFakeClock() *fakeClock           { return &fakeClock{t: time.Unix(1, 0)} }
-func instantRead([]byte) (int, error)    { return 1, nil }
+func newFakeClock() *fakeClock           { return &fakeClock{t: time.Unix(1000, 0)} }
 
-// spinScript drives a busy spinner on a fake clock: each read is instant,
-// and each poll round takes round of the clock and then finds the socket
-// readable or not as readyAfter says (ready from that round on; 0: never).
+// spinScript drives a busy spinner on a fake clock: each read waits
+// readWait of the clock, and each poll round takes round of it and then
+// finds the socket readable or not.
 type spinScript struct {
-	s      *spinner
-	clock  *fakeClock
-	rounds int // poll rounds in the current read
-	polls  int // reads that polled
+	s        *spinner
+	clock    *fakeClock
+	readWait time.Duration
+	rounds   int // poll rounds in the current read
+	polls    int // reads that polled
 }
 
 func newSpinScript(t *testing.T, budget time.Duration) *spinScript {
@@ -218,7 +217,10 @@ func (sc *spinScript) read(round time.Duration, readyAt int) bool {
 		sc.clock.add(round)
 		return readyAt > 0 && sc.rounds >= readyAt, nil
 	}
-	_, _ = sc.s.read(nil, instantRead)
+	_, _ = sc.s.read(nil, func([]byte) (int, error) {
+		sc.clock.add(sc.readWait)
+		return 1, nil
+	})
 	sc.s.setBusy(true) // the conversation goes on, whatever the read took
 	if sc.rounds > 0 {
 		sc.polls++
@@ -227,106 +229,131 @@ func (sc *spinScript) read(round time.Duration, readyAt int) bool {
 	return false
 }
 
-func TestSpinnerBacksOffWhenPollsDoNotPay(t *testing.T) {
-	sc := newSpinScript(t, 20*time.Microsecond)
-	// Each poll runs out its budget: the reads between two polls double
-	// (plus one) each time, up to maxBackoff.
-	wantGap := 0
-	for range 14 {
-		if !sc.read(time.Microsecond, 0) {
-			t.Fatalf("a busy read after %d without polling did not poll", wantGap)
+// window makes reads until a window of polls is judged or polling is off,
+// each poll paying or not as pay says, and reports whether polling is off.
+func (sc *spinScript) window(round time.Duration, pay func(poll int) bool) bool {
+	for i := 0; i < pollWindow; i++ {
+		readyAt := 0
+		if pay(i) {
+			readyAt = 1
 		}
-		wantGap = min(2*wantGap+1, maxBackoff)
-		for i := range wantGap {
-			if sc.read(time.Microsecond, 0) {
-				t.Fatalf("polled %d reads after a poll that did not pay; want %d without", i+1, wantGap)
+		if !sc.read(round, readyAt) {
+			panic("a busy read that did not poll while polling is on")
+		}
+	}
+	return sc.s.off
+}
+
+func never(int) bool  { return false }
+func always(int) bool { return true }
+
+func TestSpinnerStopsPollingWhenPollsDoNotPay(t *testing.T) {
+	sc := newSpinScript(t, 20*time.Microsecond)
+	sc.readWait = 10 * time.Microsecond
+	// Half the polls of a window running out their budget: polling goes off.
+	if sc.window(time.Microsecond, func(i int) bool { return i%2 == 1 }) != true {
+		t.Fatal("polling still on after a window where half the polls did not pay")
+	}
+	// Off: no polls until the clock reaches the next multiple of minOff,
+	// then a window is tried; each window tried that does not pay doubles
+	// the time off, up to maxOff.
+	wantOff := minOff
+	for range 10 {
+		retry := sc.clock.now().Truncate(wantOff).Add(wantOff)
+		for sc.clock.now().Before(retry) {
+			if sc.read(time.Microsecond, 1) {
+				t.Fatalf("polled %v before the retry, at %v off for %v", retry.Sub(sc.clock.now()), sc.clock.now(), wantOff)
 			}
 		}
+		if !sc.window(time.Microsecond, never) {
+			t.Fatal("polling on after a window tried where no poll paid")
+		}
+		wantOff = min(2*wantOff, maxOff)
 	}
-	if wantGap != maxBackoff {
-		t.Fatalf("back-off reached %d reads only", wantGap)
+	if sc.s.offFor != maxOff {
+		t.Fatalf("time off %v, want %v", sc.s.offFor, maxOff)
 	}
-	// Polls that pay bring polling back to every read.
-	for range 2 * maxBackoff * 16 {
+	// A window tried that pays brings polling back, every read, and the
+	// next time off is minOff again.
+	for sc.s.off {
 		sc.read(time.Microsecond, 1)
-		if sc.s.backoff == 0 {
-			break
-		}
+		sc.clock.add(time.Millisecond)
 	}
-	if sc.s.backoff != 0 {
-		t.Fatalf("back-off still %d after polls that paid", sc.s.backoff)
+	if sc.window(time.Microsecond, always) {
+		t.Fatal("polling off after a window where every poll paid")
 	}
-	sc.s.skip = 0
-	for i := range 10 {
+	for range 3 * pollWindow {
 		if !sc.read(time.Microsecond, 1) {
-			t.Fatalf("read %d did not poll once polls pay again", i)
+			t.Fatal("a busy read did not poll while polls pay")
 		}
+	}
+	for i := 0; !sc.s.off; i++ {
+		if i == 2*pollWindow {
+			t.Fatal("polling still on after two windows where half the polls did not pay")
+		}
+		sc.read(time.Microsecond, i%2)
+	}
+	if sc.s.offFor != minOff {
+		t.Fatalf("after polls that paid, off for %v, want %v", sc.s.offFor, minOff)
 	}
 }
 
-func TestSpinnerBacksOffWhenThePollerLosesItsProcessor(t *testing.T) {
+func TestSpinnerStopsPollingWhenThePollerLosesItsProcessor(t *testing.T) {
 	sc := newSpinScript(t, 40*time.Microsecond)
-	// A round that took a quarter of the budget or more: the poller was off
-	// its processor, though the bytes came within the budget.
-	if !sc.read(15*time.Microsecond, 2) {
-		t.Fatal("the first busy read did not poll")
-	}
-	if sc.s.backoff == 0 || sc.s.skip == 0 {
-		t.Fatalf("no back-off after a poll that lost its processor (backoff %d, skip %d)", sc.s.backoff, sc.s.skip)
-	}
-	if sc.read(time.Microsecond, 1) {
-		t.Fatal("polled right after a poll that lost its processor")
+	// Rounds of half the budget or more: the poller was off its processor,
+	// though the bytes came within the budget.
+	if !sc.window(25*time.Microsecond, func(int) bool { return false }) {
+		t.Fatal("polling on after a window of polls that lost their processor")
 	}
 	sc.s.stop()
 	// Short rounds that find bytes within the budget pay.
 	sc2 := newSpinScript(t, 40*time.Microsecond)
-	for i := range 100 {
-		if !sc2.read(2*time.Microsecond, 8) {
-			t.Fatalf("read %d did not poll while polls pay", i)
+	for range 10 {
+		if sc2.window(2*time.Microsecond, always) {
+			t.Fatal("polling off while every poll paid")
 		}
-	}
-	if sc2.s.backoff != 0 {
-		t.Fatalf("back-off %d while every poll paid", sc2.s.backoff)
 	}
 }
 
 func TestSpinnerKeepsPollingWhenMostPollsPay(t *testing.T) {
 	sc := newSpinScript(t, 20*time.Microsecond)
-	// One poll in eight runs out its budget: polling goes on, with short
-	// pauses.
+	sc.readWait = 20 * time.Microsecond
+	// One poll in four runs out its budget: every busy read polls.
 	for i := range 8000 {
 		readyAt := 1
-		if i%8 == 7 {
+		if i%4 == 3 {
 			readyAt = 0
 		}
-		sc.read(time.Microsecond, readyAt)
-	}
-	if sc.polls < 8000*3/4 {
-		t.Fatalf("polled in %d of 8000 reads while 7 polls in 8 paid", sc.polls)
+		if !sc.read(time.Microsecond, readyAt) {
+			t.Fatalf("read %d did not poll while three polls in four pay", i)
+		}
 	}
 	sc.s.stop()
-	// Three polls in four running out: polling all but stops.
+	// Three polls in four running out: polling all but stops (a window is
+	// tried again at most every maxOff).
 	sc = newSpinScript(t, 20*time.Microsecond)
-	for i := range 80000 {
-		readyAt := 0
-		if i%4 == 3 {
+	sc.readWait = 20 * time.Microsecond
+	const reads = 200000 // 4 s or more of the clock
+	for range reads {
+		readyAt := 0 // the next poll pays if it is the fourth of four
+		if sc.polls%4 == 3 {
 			readyAt = 1
 		}
 		sc.read(time.Microsecond, readyAt)
 	}
-	if sc.polls > 80000/100 {
-		t.Fatalf("polled in %d of 80000 reads while three polls in four did not pay", sc.polls)
+	if sc.polls > reads/100 {
+		t.Fatalf("polled in %d of %d reads while three polls in four did not pay", sc.polls, reads)
 	}
 }
 
-// With one processor, a poller yields between rounds, so a goroutine its
-// handler woke runs at once rather than when the poll ends.
-func TestSpinnerYieldsWithOneProcessor(t *testing.T) {
+// A poller yields between rounds, so that (with one processor too) a
+// goroutine its handler woke runs at once rather than when the poll ends.
+func TestSpinnerYields(t *testing.T) {
 	noBusyReaders(t)
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	var woke atomic.Bool
 	rounds := 0
-	s := &spinner{budget: time.Hour, limit: maxSpinners(), yield: spinYields(), ready: func() (bool, error) {
+	s := &spinner{budget: time.Hour, limit: maxSpinners(), ready: func() (bool, error) {
 		rounds++
 		return woke.Load(), nil
 	}}
@@ -336,12 +363,5 @@ func TestSpinnerYieldsWithOneProcessor(t *testing.T) {
 	_, _ = s.read(nil, fakeRead(0, 1, nil))
 	if rounds > 10 {
 		t.Fatalf("the woken goroutine ran after %d poll rounds", rounds)
-	}
-	if spinYields() != true {
-		t.Fatal("no yielding with one processor")
-	}
-	runtime.GOMAXPROCS(2)
-	if spinYields() {
-		t.Fatal("yielding with two processors")
 	}
 }

@@ -31,7 +31,7 @@ func newSpinner(nc net.Conn, budget time.Duration) *spinner {
 	if p == nil {
 		return nil
 	}
-	s := &spinner{budget: budget, limit: maxSpinners(), yield: spinYields(), ready: p.ready}
+	s := &spinner{budget: budget, limit: maxSpinners(), ready: p.ready}
 	if _, ok := nc.(*net.TCPConn); ok && s.pairs(nc.LocalAddr(), nc.RemoteAddr()) {
 		return nil
 	}
