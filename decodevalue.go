@@ -47,9 +47,17 @@ func fastDecode(data []byte, v any) (ok bool) {
 	if !ok || skipWS(data, end) != len(data) {
 		return false
 	}
-	d := valueDecoder{data: data[:end], i: start}
-	return decoderOf(rv.Type().Elem()).decode(&d, rv.Elem())
+	d := decoderPool.Get().(*valueDecoder)
+	d.data, d.i = data[:end], start
+	ok = decoderOf(rv.Type().Elem()).decode(d, rv.Elem())
+	d.data = nil
+	decoderPool.Put(d)
+	return ok
 }
+
+// decoderPool holds valueDecoders: one passed to the decoders' functions
+// would otherwise be allocated for every message.
+var decoderPool = sync.Pool{New: func() any { return new(valueDecoder) }}
 
 // valueDecoder reads one valid JSON value from data, at i.
 type valueDecoder struct {
