@@ -105,7 +105,8 @@ func (s *spinner) read(p []byte, read func([]byte) (int, error)) (int, error) {
 	}
 	start := s.clock()
 	if s.state.Load() == spinBusy {
-		if s.off && !start.Before(s.retryAt) {
+		if s.off && (!start.Before(s.retryAt) || s.retryAt.Sub(start) > maxOff) {
+			// Due (or the wall clock was set back): try a window.
 			s.off, s.retrying = false, true
 		}
 		if !s.off {
