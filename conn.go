@@ -34,6 +34,8 @@ type conn struct {
 	tc    *tls.Conn     // a TLS connection over a tlsSock, for direct TLS writes; or nil
 	ts    *tlsSock      // the socket under tc; or nil
 	spin  *spinner      // polls a plain socket before a read sleeps; or nil
+	wait  *readWaiter   // waits for a plain socket without a buffer; or nil
+	spool *sync.Pool    // read buffers (splitters) of this delimiter and limit
 	r     *rules
 	flush time.Duration
 
@@ -74,6 +76,8 @@ func newConn(nc net.Conn, r *rules, flush time.Duration) *conn {
 	c := &conn{nc: nc, dw: newDirectWriter(nc), r: r, flush: flush, writerDone: make(chan struct{}), opened: time.Now()}
 	c.tc, c.ts = tlsSockOf(nc)
 	c.spin = newSpinner(nc, r.readSpin)
+	c.wait = newReadWaiter(nc)
+	c.spool = splitterPool(r.delim, r.maxMessageSize)
 	c.cond.L = &c.mu
 	c.hold = holdTimer{max: maxHold, fire: c.holdExpired}
 	return c
@@ -502,6 +506,53 @@ func (c *conn) read(p []byte) (int, error) {
 	return n, err
 }
 
+// readIdle waits until the socket has something to read, then takes a
+// splitter and reads into it.
+func (c *conn) readIdle() (*splitter, int, error) {
+	var start time.Time
+	if c.spin != nil {
+		start = time.Now()
+	}
+	c.wait.wait()
+	sp := c.takeSplitter()
+	n, err := c.nc.Read(sp.space())
+	if c.spin != nil {
+		c.spin.setBusy(err == nil && time.Since(start) <= c.spin.budget)
+	}
+	if n > 0 && c.r.idleTimeout > 0 {
+		c.lastRead.Store(int64(time.Since(c.opened)))
+	}
+	return sp, n, err
+}
+
+// splitterPools holds a pool of splitters for each delimiter and limit:
+// connections of one server (or one client) share theirs.
+var splitterPools sync.Map // splitterKey -> *sync.Pool
+
+type splitterKey struct {
+	delim string
+	limit int
+}
+
+func splitterPool(delim []byte, limit int) *sync.Pool {
+	k := splitterKey{string(delim), limit}
+	if p, ok := splitterPools.Load(k); ok {
+		return p.(*sync.Pool)
+	}
+	p, _ := splitterPools.LoadOrStore(k, &sync.Pool{New: func() any { return newSplitter(delim, limit) }})
+	return p.(*sync.Pool)
+}
+
+func (c *conn) takeSplitter() *splitter { return c.spool.Get().(*splitter) }
+
+// releaseSplitter returns an empty splitter to the pool, unless a large
+// frame made its buffer grow.
+func (c *conn) releaseSplitter(sp *splitter) {
+	if len(sp.space()) <= minReadBuffer {
+		c.spool.Put(sp)
+	}
+}
+
 // sawMessage notes that a complete message arrived.
 func (c *conn) sawMessage() {
 	if c.r.firstMessageTimeout > 0 && !c.gotMsg.Load() {
@@ -548,12 +599,31 @@ func (c *conn) readLoop(deliver func(typ, data []byte), refuse func(*ProtocolErr
 			}
 		}
 	}
-	sp := newSplitter(c.r.delim, c.r.maxMessageSize)
+	var sp *splitter
+	defer func() {
+		if sp != nil && sp.buffered() == 0 {
+			c.releaseSplitter(sp)
+		}
+	}()
 	timed := c.r.messageTimeout > 0
 	deadlineSet := false
 	batching := false
 	for {
-		n, err := c.read(sp.space())
+		var n int
+		var err error
+		if c.wait != nil && (sp == nil || sp.buffered() == 0) && !c.spin.busy() {
+			// Nothing is held: a quiet connection waits without a
+			// buffer, which goes back to the pool meanwhile.
+			if sp != nil {
+				c.releaseSplitter(sp)
+			}
+			sp, n, err = c.readIdle()
+		} else {
+			if sp == nil {
+				sp = c.takeSplitter()
+			}
+			n, err = c.read(sp.space())
+		}
 		sp.advance(n)
 		completed := false
 		perr := c.deliverFrames(sp, n, deliver, refuse, &completed, &batching)

@@ -67,7 +67,14 @@ func appendData(dst []byte, data any, legacy bool) ([]byte, error) {
 	case float32:
 		return appendFloat(dst, float64(v), 32, legacy), nil
 	}
-	return appendMarshaled(dst, data, legacy)
+	start := len(dst)
+	if out, ok := appendFast(dst, data); ok {
+		if legacy && (string(out[start:]) == "null" || string(out[start:]) == `""`) {
+			return append(out[:start], emptyObject...), nil
+		}
+		return out, nil
+	}
+	return appendMarshaled(dst[:start], data, legacy)
 }
 
 // appendRaw writes pre-encoded JSON as given. It must be one valid JSON
@@ -86,13 +93,57 @@ func appendRaw(dst []byte, raw []byte, legacy bool) ([]byte, error) {
 	if legacy && (bytes.Equal(raw, []byte("null")) || bytes.Equal(raw, []byte(`""`))) {
 		return append(dst, emptyObject...), nil
 	}
-	if (raw[0] == '"' && end == len(raw)) || !bytes.ContainsAny(raw, " \t\r\n") {
-		// A lone string that fills raw has no whitespace outside it.
+	if (raw[0] == '"' && end == len(raw)) || !hasLowByte(raw) {
+		// A lone string that fills raw has no whitespace outside it, and
+		// JSON whitespace is made of bytes up to ' '.
 		return append(dst, raw...), nil
 	}
-	var b bytes.Buffer
-	_ = json.Compact(&b, raw) // validated above
-	return append(dst, b.Bytes()...), nil
+	return appendCompact(dst, raw), nil
+}
+
+// hasLowByte reports whether b holds a byte at or below ' ', eight bytes
+// at a time: in a word x, a byte below 0x21 borrows when 0x21 is
+// subtracted from it, which sets its high bit, unless that bit was set
+// already (a byte of 0x80 or more).
+func hasLowByte(b []byte) bool {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		w := b[i : i+8]
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+		if (x-0x21*ones)&^x&highs != 0 {
+			return true
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] <= ' ' {
+			return true
+		}
+	}
+	return false
+}
+
+// appendCompact appends valid JSON without the whitespace between its
+// tokens (what json.Compact writes), keeping strings as they are.
+func appendCompact(dst, raw []byte) []byte {
+	for i := 0; i < len(raw); {
+		switch c := raw[i]; c {
+		case ' ', '\t', '\r', '\n':
+			i++
+		case '"':
+			end, _, _ := scanString(raw, i)
+			dst = append(dst, raw[i:end]...)
+			i = end
+		default:
+			dst = append(dst, c)
+			i++
+		}
+	}
+	return dst
 }
 
 // appendFloat formats f as JavaScript's Number#toString does (which is also
