@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/effeeea0/nodeipc/internal/wire"
 )
 
 // Client is node-ipc's client: built by IPC.ConnectTo or IPC.ConnectToNet (or
@@ -287,7 +289,7 @@ func (c *Client) RequestStats() RequestStats { return c.reqs.stats() }
 func (c *Client) extension(cn *conn, typ, data []byte) bool {
 	switch string(typ) {
 	case EventRequest:
-		f, _ := parseFields(data)
+		f, _ := wire.ParseFields(data)
 		frame, err := c.reqs.answer(c.rules, &f, cn.context(), nil)
 		if err == nil {
 			err = cn.enqueue(frame)
@@ -296,7 +298,7 @@ func (c *Client) extension(cn *conn, typ, data []byte) bool {
 			c.publish("error", err)
 		}
 	case EventReply:
-		f, _ := parseFields(data)
+		f, _ := wire.ParseFields(data)
 		c.reqs.end(&f, cn, nil)
 	default:
 		return false
@@ -728,20 +730,14 @@ func (c *Client) dropOutbox(why string) {
 	}
 }
 
+// countFrames counts the frames in b, bytes queued for writing: one for
+// raw or custom-codec bytes.
 func countFrames(b []byte, r *rules) int {
-	if len(b) == 0 {
+	switch {
+	case len(b) == 0:
 		return 0
-	}
-	if r.raw || r.codec != nil {
+	case r.raw || r.codec != nil:
 		return 1
 	}
-	n := 0
-	for i := 0; ; {
-		j := indexDelim(b[i:], r.delim)
-		if j < 0 {
-			return n
-		}
-		n++
-		i += j + len(r.delim)
-	}
+	return wire.Count(b, r.delim)
 }

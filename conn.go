@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/effeeea0/nodeipc/internal/wire"
 )
 
 // conn states.
@@ -326,7 +328,7 @@ func (c *conn) writeLoop() {
 			c.setReadDeadline(time.Now().Add(c.flushWait()))
 			return
 		}
-		if cap(buf) <= 4*minReadBuffer {
+		if cap(buf) <= 4*wire.ReadBuffer {
 			c.spare = buf[:0]
 		} else {
 			c.spare = nil
@@ -351,7 +353,7 @@ func (c *conn) keepUnwritten(buf []byte, off int) {
 		rest = nil
 	case off > 0 && !bytes.HasSuffix(buf[:off], c.r.delim):
 		c.lost++
-		if i := indexDelim(rest, c.r.delim); i >= 0 {
+		if i := wire.Index(rest, c.r.delim); i >= 0 {
 			rest = rest[i+len(c.r.delim):]
 		} else {
 			rest = nil
@@ -508,14 +510,14 @@ func (c *conn) read(p []byte) (int, error) {
 
 // readIdle waits until the socket has something to read, then takes a
 // splitter and reads into it.
-func (c *conn) readIdle() (*splitter, int, error) {
+func (c *conn) readIdle() (*wire.Splitter, int, error) {
 	var start time.Time
 	if c.spin != nil {
 		start = time.Now()
 	}
 	c.wait.wait()
 	sp := c.takeSplitter()
-	n, err := c.nc.Read(sp.space())
+	n, err := c.nc.Read(sp.Space())
 	if c.spin != nil {
 		c.spin.setBusy(err == nil && time.Since(start) <= c.spin.budget)
 	}
@@ -539,16 +541,16 @@ func splitterPool(delim []byte, limit int) *sync.Pool {
 	if p, ok := splitterPools.Load(k); ok {
 		return p.(*sync.Pool)
 	}
-	p, _ := splitterPools.LoadOrStore(k, &sync.Pool{New: func() any { return newSplitter(delim, limit) }})
+	p, _ := splitterPools.LoadOrStore(k, &sync.Pool{New: func() any { return wire.NewSplitter(delim, limit) }})
 	return p.(*sync.Pool)
 }
 
-func (c *conn) takeSplitter() *splitter { return c.spool.Get().(*splitter) }
+func (c *conn) takeSplitter() *wire.Splitter { return c.spool.Get().(*wire.Splitter) }
 
 // releaseSplitter returns an empty splitter to the pool, unless a large
 // frame made its buffer grow.
-func (c *conn) releaseSplitter(sp *splitter) {
-	if len(sp.space()) <= minReadBuffer {
+func (c *conn) releaseSplitter(sp *wire.Splitter) {
+	if len(sp.Space()) <= wire.ReadBuffer {
 		c.spool.Put(sp)
 	}
 }
@@ -599,9 +601,9 @@ func (c *conn) readLoop(deliver func(typ, data []byte), refuse func(*ProtocolErr
 			}
 		}
 	}
-	var sp *splitter
+	var sp *wire.Splitter
 	defer func() {
-		if sp != nil && sp.buffered() == 0 {
+		if sp != nil && sp.Buffered() == 0 {
 			c.releaseSplitter(sp)
 		}
 	}()
@@ -611,7 +613,7 @@ func (c *conn) readLoop(deliver func(typ, data []byte), refuse func(*ProtocolErr
 	for {
 		var n int
 		var err error
-		if c.wait != nil && (sp == nil || sp.buffered() == 0) && !c.spin.busy() {
+		if c.wait != nil && (sp == nil || sp.Buffered() == 0) && !c.spin.busy() {
 			// Nothing is held: a quiet connection waits without a
 			// buffer, which goes back to the pool meanwhile.
 			if sp != nil {
@@ -622,9 +624,9 @@ func (c *conn) readLoop(deliver func(typ, data []byte), refuse func(*ProtocolErr
 			if sp == nil {
 				sp = c.takeSplitter()
 			}
-			n, err = c.read(sp.space())
+			n, err = c.read(sp.Space())
 		}
-		sp.advance(n)
+		sp.Advance(n)
 		completed := false
 		perr := c.deliverFrames(sp, n, deliver, refuse, &completed, &batching)
 		if perr == errStopReading {
@@ -641,18 +643,18 @@ func (c *conn) readLoop(deliver func(typ, data []byte), refuse func(*ProtocolErr
 			// restarts whenever a frame completes. A closing connection's
 			// deadline is the flush timeout's, not this one's.
 			switch {
-			case sp.buffered() > 0 && (completed || !deadlineSet):
+			case sp.Buffered() > 0 && (completed || !deadlineSet):
 				deadlineSet = c.setMessageDeadline(time.Now().Add(c.r.messageTimeout))
-			case sp.buffered() == 0 && deadlineSet:
+			case sp.Buffered() == 0 && deadlineSet:
 				c.setMessageDeadline(time.Time{})
 				deadlineSet = false
 			}
 		}
 		if err != nil {
 			if deadlineSet && errors.Is(err, os.ErrDeadlineExceeded) && !c.isClosing() {
-				return protoErr(CodeMessageTimeout, "an unfinished frame of "+strconv.Itoa(sp.buffered())+" bytes waited longer than MessageTimeout ("+c.r.messageTimeout.String()+")")
+				return protoErr(CodeMessageTimeout, "an unfinished frame of "+strconv.Itoa(sp.Buffered())+" bytes waited longer than MessageTimeout ("+c.r.messageTimeout.String()+")")
 			}
-			return c.readEnd(err, sp.buffered())
+			return c.readEnd(err, sp.Buffered())
 		}
 	}
 }
@@ -682,7 +684,7 @@ var errStopReading = errors.New("stop reading")
 // when those frames are done; a frame that is alone is answered at once.
 // *batching says whether a hold is in progress: over TLS one spans the reads
 // of every record already received.
-func (c *conn) deliverFrames(sp *splitter, n int, deliver func(typ, data []byte), refuse func(*ProtocolError), completed, batching *bool) (err error) {
+func (c *conn) deliverFrames(sp *wire.Splitter, n int, deliver func(typ, data []byte), refuse func(*ProtocolError), completed, batching *bool) (err error) {
 	defer func() {
 		if *batching && (err != nil || !c.recordReady()) {
 			*batching = false
@@ -690,18 +692,18 @@ func (c *conn) deliverFrames(sp *splitter, n int, deliver func(typ, data []byte)
 		}
 	}()
 	for n > 0 {
-		f, ok, perr := sp.frame()
-		if perr != nil {
-			return perr
+		f, ok, werr := sp.Frame()
+		if werr != nil {
+			return wireErr(werr)
 		}
 		if !ok {
 			return nil
 		}
 		*completed = true
 		c.sawMessage()
-		typ, data, perr := parseEnvelope(f)
-		if perr != nil {
-			return perr
+		typ, data, werr := wire.ParseEnvelope(f)
+		if werr != nil {
+			return wireErr(werr)
 		}
 		if c.aborted.Load() {
 			return errStopReading
@@ -713,12 +715,12 @@ func (c *conn) deliverFrames(sp *splitter, n int, deliver func(typ, data []byte)
 			refuse(perr)
 			continue
 		}
-		if !*batching && (sp.buffered() > 0 || c.recordReady()) {
+		if !*batching && (sp.Buffered() > 0 || c.recordReady()) {
 			*batching = true
 			c.beginBatch()
 			c.inBatch = 0
 		}
-		c.owned = sp.owned()
+		c.owned = sp.Owned()
 		deliver(typ, data)
 		if *batching {
 			if c.inBatch++; c.inBatch == batchFrames {

@@ -10,6 +10,8 @@ import (
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/effeeea0/nodeipc/internal/wire"
 )
 
 // Message.Decode goes through a decoder of its own for the types it knows
@@ -42,9 +44,9 @@ func fastDecode(data []byte, v any) (ok bool) {
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return false
 	}
-	start := skipWS(data, 0)
-	end, ok := scanValue(data, start, 0)
-	if !ok || skipWS(data, end) != len(data) {
+	start := wire.SkipWS(data, 0)
+	end, ok := wire.ScanValue(data, start, 0)
+	if !ok || wire.SkipWS(data, end) != len(data) {
 		return false
 	}
 	d := decoderPool.Get().(*valueDecoder)
@@ -75,7 +77,7 @@ func (td *typeDecoder) decode(d *valueDecoder, v reflect.Value) bool {
 	if td.fn == nil {
 		return false
 	}
-	d.i = skipWS(d.data, d.i)
+	d.i = wire.SkipWS(d.data, d.i)
 	return td.fn(d, v)
 }
 
@@ -189,7 +191,7 @@ func (d *valueDecoder) str() (string, bool) {
 
 // strBytes reads the string at d.i; the result may alias d.data.
 func (d *valueDecoder) strBytes() ([]byte, bool) {
-	end, escaped, ok := scanString(d.data, d.i)
+	end, escaped, ok := wire.ScanString(d.data, d.i)
 	if !ok {
 		return nil, false
 	}
@@ -272,7 +274,7 @@ func (d *valueDecoder) number() ([]byte, bool) {
 	if c != '-' && (c < '0' || c > '9') {
 		return nil, false
 	}
-	end, _ := scanNumber(d.data, d.i)
+	end, _ := wire.ScanNumber(d.data, d.i)
 	n := d.data[d.i:end]
 	d.i = end
 	return n, true
@@ -386,7 +388,7 @@ func decodeAny(d *valueDecoder, v reflect.Value) bool {
 // anyValue reads the value at d.i as encoding/json does into an empty
 // interface.
 func (d *valueDecoder) anyValue() (any, bool) {
-	d.i = skipWS(d.data, d.i)
+	d.i = wire.SkipWS(d.data, d.i)
 	switch c := d.data[d.i]; c {
 	case 'n':
 		d.i += len("null")
@@ -401,7 +403,7 @@ func (d *valueDecoder) anyValue() (any, bool) {
 		return d.str()
 	case '[':
 		out := make([]any, 0)
-		d.i = skipWS(d.data, d.i+1)
+		d.i = wire.SkipWS(d.data, d.i+1)
 		if d.data[d.i] == ']' {
 			d.i++
 			return out, true
@@ -418,7 +420,7 @@ func (d *valueDecoder) anyValue() (any, bool) {
 		}
 	case '{':
 		out := make(map[string]any)
-		d.i = skipWS(d.data, d.i+1)
+		d.i = wire.SkipWS(d.data, d.i+1)
 		if d.data[d.i] == '}' {
 			d.i++
 			return out, true
@@ -428,7 +430,7 @@ func (d *valueDecoder) anyValue() (any, bool) {
 			if !ok {
 				return nil, false
 			}
-			d.i = skipWS(d.data, d.i) + 1 // the colon
+			d.i = wire.SkipWS(d.data, d.i) + 1 // the colon
 			x, ok := d.anyValue()
 			if !ok {
 				return nil, false
@@ -437,7 +439,7 @@ func (d *valueDecoder) anyValue() (any, bool) {
 			if !d.next('}') {
 				return out, true
 			}
-			d.i = skipWS(d.data, d.i)
+			d.i = wire.SkipWS(d.data, d.i)
 		}
 	default:
 		item, _ := d.number()
@@ -452,7 +454,7 @@ func (d *valueDecoder) anyValue() (any, bool) {
 // next reads what follows a member of an array or object: a comma, and
 // then it reports true, or the closer.
 func (d *valueDecoder) next(closer byte) bool {
-	d.i = skipWS(d.data, d.i)
+	d.i = wire.SkipWS(d.data, d.i)
 	c := d.data[d.i]
 	d.i++
 	return c != closer
@@ -490,7 +492,7 @@ func arrayDecoder(elem *typeDecoder) func(*valueDecoder, reflect.Value) bool {
 		if d.data[d.i] != '[' || elem.fn == nil {
 			return false
 		}
-		d.i = skipWS(d.data, d.i+1)
+		d.i = wire.SkipWS(d.data, d.i+1)
 		i := 0
 		if d.data[d.i] == ']' {
 			d.i++
@@ -535,8 +537,8 @@ func arrayDecoder(elem *typeDecoder) func(*valueDecoder, reflect.Value) bool {
 
 // skip passes over the value at d.i.
 func (d *valueDecoder) skip() {
-	d.i = skipWS(d.data, d.i)
-	d.i, _ = scanValue(d.data, d.i, 0)
+	d.i = wire.SkipWS(d.data, d.i)
+	d.i, _ = wire.ScanValue(d.data, d.i, 0)
 }
 
 // mapDecoder decodes an object into a map with string keys as
@@ -555,7 +557,7 @@ func mapDecoder(t reflect.Type, elem *typeDecoder) func(*valueDecoder, reflect.V
 		if v.IsNil() {
 			v.Set(reflect.MakeMap(t))
 		}
-		d.i = skipWS(d.data, d.i+1)
+		d.i = wire.SkipWS(d.data, d.i+1)
 		if d.data[d.i] == '}' {
 			d.i++
 			return true
@@ -566,7 +568,7 @@ func mapDecoder(t reflect.Type, elem *typeDecoder) func(*valueDecoder, reflect.V
 			if !ok {
 				return false
 			}
-			d.i = skipWS(d.data, d.i) + 1 // the colon
+			d.i = wire.SkipWS(d.data, d.i) + 1 // the colon
 			if !mapElem.IsValid() {
 				mapElem = reflect.New(t.Elem()).Elem()
 			} else {
@@ -581,7 +583,7 @@ func mapDecoder(t reflect.Type, elem *typeDecoder) func(*valueDecoder, reflect.V
 			if !d.next('}') {
 				return true
 			}
-			d.i = skipWS(d.data, d.i)
+			d.i = wire.SkipWS(d.data, d.i)
 		}
 	}
 }
@@ -635,7 +637,7 @@ func structDecoder(t reflect.Type, building map[reflect.Type]*typeDecoder) func(
 		if d.data[d.i] != '{' {
 			return false
 		}
-		d.i = skipWS(d.data, d.i+1)
+		d.i = wire.SkipWS(d.data, d.i+1)
 		if d.data[d.i] == '}' {
 			d.i++
 			return true
@@ -645,7 +647,7 @@ func structDecoder(t reflect.Type, building map[reflect.Type]*typeDecoder) func(
 			if !ok {
 				return false
 			}
-			d.i = skipWS(d.data, d.i) + 1 // the colon
+			d.i = wire.SkipWS(d.data, d.i) + 1 // the colon
 			f := matchField(fields, key)
 			if f == nil {
 				d.skip()
@@ -655,7 +657,7 @@ func structDecoder(t reflect.Type, building map[reflect.Type]*typeDecoder) func(
 			if !d.next('}') {
 				return true
 			}
-			d.i = skipWS(d.data, d.i)
+			d.i = wire.SkipWS(d.data, d.i)
 		}
 	}
 }

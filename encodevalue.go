@@ -10,7 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unicode/utf8"
+
+	"github.com/effeeea0/nodeipc/internal/wire"
 )
 
 // Emit encodes the data of plain types through an encoder of its own, made
@@ -160,54 +161,7 @@ func encodeFloat(dst []byte, v reflect.Value, _ int) ([]byte, bool) {
 }
 
 func encodeString(dst []byte, v reflect.Value, _ int) ([]byte, bool) {
-	return appendGoString(dst, v.String()), true
-}
-
-// appendGoString appends s as a JSON string as encoding/json writes it
-// with HTML escaping off (invalid UTF-8 as the escape \ufffd), but for
-// U+2028 and U+2029, which stay raw, as JSON.stringify leaves them.
-func appendGoString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if i = plainRun(s, i); i >= len(s) {
-			break
-		}
-		c := s[i]
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				dst = append(dst, s[start:i]...)
-				dst = append(dst, `\ufffd`...)
-				i++
-				start = i
-				continue
-			}
-			i += size
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			dst = append(dst, '\\', c)
-		case '\b':
-			dst = append(dst, '\\', 'b')
-		case '\f':
-			dst = append(dst, '\\', 'f')
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-		}
-		i++
-		start = i
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return wire.AppendGoString(dst, v.String()), true
 }
 
 func encodeBytes(dst []byte, v reflect.Value, _ int) ([]byte, bool) {
@@ -291,7 +245,7 @@ func mapEncoder(elem *typeEncoder) func([]byte, reflect.Value, int) ([]byte, boo
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendGoString(dst, e.k)
+			dst = wire.AppendGoString(dst, e.k)
 			dst = append(dst, ':')
 			var ok bool
 			if dst, ok = elem.encode(dst, e.v, depth); !ok {

@@ -7,7 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
+
+	"github.com/effeeea0/nodeipc/internal/wire"
 )
 
 type encZeroer struct{ N int }
@@ -120,13 +121,7 @@ func encodeSamples() []any {
 // JSON of encoding/json without HTML escaping, \u2028 and \u2029 as raw
 // UTF-8.
 func encodedByJSON(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return appendUnescapeLineSeparators(nil, bytes.TrimSuffix(b.Bytes(), []byte{'\n'})), nil
+	return wire.AppendMarshaled(nil, v, false)
 }
 
 func checkEncodeMatches(t *testing.T, v any) {
@@ -188,35 +183,5 @@ func FuzzEncodeMatchesEncodingJSON(f *testing.F) {
 		checkEncodeMatches(t, v)
 		checkEncodeMatches(t, map[string]any{s1: v.Inner, s2: []any{f32, f64, s1}})
 		checkEncodeMatches(t, namedString(s1))
-	})
-}
-
-// FuzzAppendRawMatchesCompact: pre-encoded data is written as json.Compact
-// writes it, and refused where encoding/json finds it invalid.
-func FuzzAppendRawMatchesCompact(f *testing.F) {
-	for _, s := range []string{`{"a": 1}`, "[ 1 ,\n\t2 ]", `"a b"`, ` "x" `, `{"s":"with space","n":[1, 2]}`,
-		`{"seq":123456,"payload":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}`, `{"k" : "\"\\ "}`, `1 2`, `{`, "\"\xff\""} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		raw := []byte(s)
-		got, err := appendRaw([]byte("p"), raw, false)
-		var want bytes.Buffer
-		jerr := json.Compact(&want, raw)
-		if len(raw) == 0 {
-			return // omitted data: {}
-		}
-		if jerr != nil || !utf8.Valid(raw) {
-			if err == nil {
-				t.Fatalf("%q accepted, json.Compact: %v", raw, jerr)
-			}
-			return
-		}
-		if err != nil {
-			t.Fatalf("%q refused: %v", raw, err)
-		}
-		if string(got) != "p"+want.String() {
-			t.Fatalf("%q written %q, want %q", raw, got[1:], want.Bytes())
-		}
 	})
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+
+	"github.com/effeeea0/nodeipc/internal/wire"
 )
 
 // Message is one event: an application event from a peer, or a lifecycle
@@ -53,8 +55,9 @@ const (
 	EventData               = "data"                // raw mode: the bytes of one read or datagram
 )
 
-// WildcardEvent registers a handler for every application event received.
-const WildcardEvent = "*"
+// WildcardEvent ("*") registers a handler for every application event
+// received.
+const WildcardEvent = wire.Wildcard
 
 // registry maps event names to handlers. Readers take a snapshot without
 // locking; On and Off copy the map.

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/effeeea0/nodeipc/internal/wire"
 )
 
 // Server is node-ipc's server: built by IPC.Serve or IPC.ServeNet (or
@@ -432,7 +434,7 @@ func (s *Server) received(typ, data []byte, sock *Socket, owned bool) {
 func (s *Server) extension(typ, data []byte, sock *Socket) bool {
 	switch string(typ) {
 	case EventRequest:
-		f, _ := parseFields(data)
+		f, _ := wire.ParseFields(data)
 		ctx := s.udpCtx
 		if sock.conn != nil {
 			ctx = sock.conn.context()
@@ -445,7 +447,7 @@ func (s *Server) extension(typ, data []byte, sock *Socket) bool {
 			s.publishErr(sock, err)
 		}
 	case EventReply:
-		f, _ := parseFields(data)
+		f, _ := wire.ParseFields(data)
 		s.reqs.end(&f, s.replyOwner(sock), sock)
 	default:
 		return s.ackExtension(typ, data, sock)

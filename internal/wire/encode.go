@@ -1,4 +1,4 @@
-package nodeipc
+package wire
 
 import (
 	"bytes"
@@ -11,45 +11,57 @@ import (
 	"unicode/utf8"
 )
 
-// emptyObject is what node-ipc writes for omitted data.
-var emptyObject = []byte("{}")
+// EmptyObject is what node-ipc writes for omitted data.
+const EmptyObject = "{}"
 
-// appendEnvelope appends the compact JSON envelope {"type":...,"data":...}
+// LegacyEmpty reports whether node-ipc 9 and 10 write the JSON value b as
+// {}: null and "" are.
+func LegacyEmpty(b []byte) bool { return string(b) == "null" || string(b) == `""` }
+
+// AppendHead appends the start of an envelope, {"type":event,"data":, for
+// the data and the closing brace to follow.
+func AppendHead(dst []byte, event string) []byte {
+	dst = append(dst, `{"type":`...)
+	dst = AppendString(dst, event)
+	return append(dst, `,"data":`...)
+}
+
+// AppendEnvelope appends the compact JSON envelope {"type":...,"data":...}
 // for event and data to dst, byte for byte as node-ipc 14 writes it with
 // JSON.stringify: type first, no spaces, raw UTF-8 (U+2028 and U+2029
-// included), only '"', '\' and control characters escaped.
-//
-// data nil means omitted and is written as {}. A json.RawMessage (or a
-// *Message, whose Data is used) is written as given after a validity check.
-// With legacy set, null, "" and NaN are written as {} as node-ipc 9 and 10 do.
-func appendEnvelope(dst []byte, event string, data any, legacy bool) ([]byte, error) {
-	dst = append(dst, `{"type":`...)
-	dst = appendJSONString(dst, event)
-	dst = append(dst, `,"data":`...)
+// included), only '"', '\' and control characters escaped. data is written
+// as AppendData writes it.
+func AppendEnvelope(dst []byte, event string, data any, legacy bool, other ValueWriter) ([]byte, error) {
+	dst = AppendHead(dst, event)
 	var err error
-	dst, err = appendData(dst, data, legacy)
+	dst, err = AppendData(dst, data, legacy, other)
 	if err != nil {
 		return dst, err
 	}
 	return append(dst, '}'), nil
 }
 
-func appendData(dst []byte, data any, legacy bool) ([]byte, error) {
+// ValueWriter appends the JSON of data of a type AppendData leaves to its
+// caller, with AppendData's rules.
+type ValueWriter func(dst []byte, data any, legacy bool) ([]byte, error)
+
+// AppendData appends data as JSON.stringify writes it. nil means omitted
+// and is written as {}; a json.RawMessage is written as given after a
+// validity check (AppendRaw); strings, booleans and numbers are written
+// here, and values of other types by other (AppendMarshaled when other is
+// nil). With legacy set, null, "" and NaN are written as {}, as node-ipc 9
+// and 10 do.
+func AppendData(dst []byte, data any, legacy bool, other ValueWriter) ([]byte, error) {
 	switch v := data.(type) {
 	case nil:
-		return append(dst, emptyObject...), nil
+		return append(dst, EmptyObject...), nil
 	case string:
 		if legacy && v == "" {
-			return append(dst, emptyObject...), nil
+			return append(dst, EmptyObject...), nil
 		}
-		return appendJSONString(dst, v), nil
+		return AppendString(dst, v), nil
 	case json.RawMessage:
-		return appendRaw(dst, v, legacy)
-	case *Message:
-		if v == nil {
-			return append(dst, emptyObject...), nil
-		}
-		return appendRaw(dst, v.Data, legacy)
+		return AppendRaw(dst, v, legacy)
 	case bool:
 		return strconv.AppendBool(dst, v), nil
 	case int:
@@ -63,35 +75,31 @@ func appendData(dst []byte, data any, legacy bool) ([]byte, error) {
 	case uint32:
 		return strconv.AppendUint(dst, uint64(v), 10), nil
 	case float64:
-		return appendFloat(dst, v, 64, legacy), nil
+		return AppendFloat(dst, v, 64, legacy), nil
 	case float32:
-		return appendFloat(dst, float64(v), 32, legacy), nil
+		return AppendFloat(dst, float64(v), 32, legacy), nil
 	}
-	start := len(dst)
-	if out, ok := appendFast(dst, data); ok {
-		if legacy && (string(out[start:]) == "null" || string(out[start:]) == `""`) {
-			return append(out[:start], emptyObject...), nil
-		}
-		return out, nil
+	if other != nil {
+		return other(dst, data, legacy)
 	}
-	return appendMarshaled(dst[:start], data, legacy)
+	return AppendMarshaled(dst, data, legacy)
 }
 
-// appendRaw writes pre-encoded JSON as given. It must be one valid JSON
+// AppendRaw writes pre-encoded JSON as given. It must be one valid JSON
 // value; empty means omitted. Insignificant whitespace is removed so that a
 // whitespace delimiter such as "\n" can never occur inside the frame.
-func appendRaw(dst []byte, raw []byte, legacy bool) ([]byte, error) {
+func AppendRaw(dst []byte, raw []byte, legacy bool) ([]byte, error) {
 	if len(raw) == 0 {
-		return append(dst, emptyObject...), nil
+		return append(dst, EmptyObject...), nil
 	}
-	end, ok := scanValue(raw, skipWS(raw, 0), 0)
-	if !ok || skipWS(raw, end) != len(raw) {
+	end, ok := ScanValue(raw, SkipWS(raw, 0), 0)
+	if !ok || SkipWS(raw, end) != len(raw) {
 		return dst, errors.New("nodeipc: data is a json.RawMessage that is not one valid JSON value")
 	}
 	// The scanner checks UTF-8 inside strings and accepts only ASCII
 	// outside them, so a valid value is valid UTF-8.
-	if legacy && (bytes.Equal(raw, []byte("null")) || bytes.Equal(raw, []byte(`""`))) {
-		return append(dst, emptyObject...), nil
+	if legacy && LegacyEmpty(raw) {
+		return append(dst, EmptyObject...), nil
 	}
 	if (raw[0] == '"' && end == len(raw)) || !hasLowByte(raw) {
 		// A lone string that fills raw has no whitespace outside it, and
@@ -135,7 +143,7 @@ func appendCompact(dst, raw []byte) []byte {
 		case ' ', '\t', '\r', '\n':
 			i++
 		case '"':
-			end, _, _ := scanString(raw, i)
+			end, _, _ := ScanString(raw, i)
 			dst = append(dst, raw[i:end]...)
 			i = end
 		default:
@@ -146,15 +154,15 @@ func appendCompact(dst, raw []byte) []byte {
 	return dst
 }
 
-// appendFloat formats f as JavaScript's Number#toString does (which is also
+// AppendFloat formats f as JavaScript's Number#toString does (which is also
 // what encoding/json does), with the shortest digits that read back as the
 // same float of bits (32 for a float32, as encoding/json writes it); -0 is
 // 0, as JSON.stringify writes it; NaN and infinities are written as null, as
 // JSON.stringify does, or {} in legacy mode.
-func appendFloat(dst []byte, f float64, bits int, legacy bool) []byte {
+func AppendFloat(dst []byte, f float64, bits int, legacy bool) []byte {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		if legacy {
-			return append(dst, emptyObject...)
+			return append(dst, EmptyObject...)
 		}
 		return append(dst, "null"...)
 	}
@@ -181,10 +189,10 @@ func appendFloat(dst []byte, f float64, bits int, legacy bool) []byte {
 
 var encoderPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// appendMarshaled encodes v with encoding/json (HTML escaping off) and turns
+// AppendMarshaled encodes v with encoding/json (HTML escaping off) and turns
 // the \u2028 and \u2029 escapes encoding/json always writes back into raw
 // UTF-8, so the result equals JSON.stringify's for the same value.
-func appendMarshaled(dst []byte, v any, legacy bool) ([]byte, error) {
+func AppendMarshaled(dst []byte, v any, legacy bool) ([]byte, error) {
 	b := encoderPool.Get().(*bytes.Buffer)
 	defer func() {
 		if b.Cap() <= 1<<16 {
@@ -199,8 +207,8 @@ func appendMarshaled(dst []byte, v any, legacy bool) ([]byte, error) {
 		return dst, fmt.Errorf("nodeipc: cannot encode data as JSON: %w", err)
 	}
 	out := bytes.TrimSuffix(b.Bytes(), []byte{'\n'})
-	if legacy && (bytes.Equal(out, []byte("null")) || bytes.Equal(out, []byte(`""`))) {
-		return append(dst, emptyObject...), nil
+	if legacy && LegacyEmpty(out) {
+		return append(dst, EmptyObject...), nil
 	}
 	if !bytes.Contains(out, []byte(`\u202`)) {
 		return append(dst, out...), nil
@@ -228,12 +236,21 @@ func appendUnescapeLineSeparators(dst, src []byte) []byte {
 	return dst
 }
 
+// AppendString appends s as a JSON string literal exactly as JSON.stringify
+// writes it. Invalid UTF-8 (which a JavaScript string cannot hold) is
+// written as U+FFFD.
+func AppendString(dst []byte, s string) []byte { return appendString(dst, s, "\ufffd") }
+
+// AppendGoString appends s as a JSON string as encoding/json writes it with
+// HTML escaping off (invalid UTF-8 as the escape \ufffd), but for U+2028
+// and U+2029, which stay raw, as JSON.stringify leaves them.
+func AppendGoString(dst []byte, s string) []byte { return appendString(dst, s, `\ufffd`) }
+
 const hexDigits = "0123456789abcdef"
 
-// appendJSONString appends s as a JSON string literal exactly as
-// JSON.stringify writes it. Invalid UTF-8 (which a JavaScript string cannot
-// hold) is written as U+FFFD.
-func appendJSONString(dst []byte, s string) []byte {
+// appendString appends s as a JSON string literal, each byte of invalid
+// UTF-8 written as bad.
+func appendString(dst []byte, s, bad string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -245,7 +262,7 @@ func appendJSONString(dst []byte, s string) []byte {
 			r, size := utf8.DecodeRuneInString(s[i:])
 			if r == utf8.RuneError && size == 1 {
 				dst = append(dst, s[start:i]...)
-				dst = append(dst, "\ufffd"...)
+				dst = append(dst, bad...)
 				i++
 				start = i
 				continue
