@@ -573,22 +573,8 @@ func (c *Client) serveConn(nc net.Conn) (error, bool) {
 		c.setStatus(StatusConnected)
 		c.publish("connect", nil)
 	}
-	err := cn.readLoop(func(typ, data []byte) {
-		if c.logPayloads {
-			c.cfg.log("received event", string(typ), json.RawMessage(data))
-		}
-		switch {
-		case c.rules.raw:
-			c.events.emit(&Message{Type: "data", Data: append(json.RawMessage(nil), data...)})
-		case isExtension(typ) && (c.extension(cn, typ, data) || c.ackExtension(cn, typ, data)):
-			return
-		default:
-			c.events.dispatch(typ, data, nil, cn.owned)
-		}
-		if c.sync != nil {
-			c.sync.advance(c)
-		}
-	}, func(perr *ProtocolError) { c.publish("error", perr) })
+	err := cn.readLoop(func(typ, data []byte, owned bool) { c.deliver(cn, typ, data, owned) },
+		func(perr *ProtocolError) { c.publish("error", perr) })
 	cn.finish()
 	c.mu.Lock()
 	c.conn = nil
@@ -616,6 +602,29 @@ func (c *Client) serveConn(nc net.Conn) (error, bool) {
 	}
 	c.cfg.log("connection to", c.address, "closed")
 	return err, closing
+}
+
+// deliver is the client's receive step, for a message from the server on
+// cn, decoded by the read path (typ nil in raw mode, where data is the
+// bytes read): it logs the message (LogPayloads), hands the extension
+// events to their handlers, dispatches the others to the application's,
+// and then lets the sync queue send its next emit. owned says that data is
+// the caller's to hand over (see registry.dispatch).
+func (c *Client) deliver(cn *conn, typ, data []byte, owned bool) {
+	if c.logPayloads {
+		c.cfg.log("received event", string(typ), json.RawMessage(data))
+	}
+	switch {
+	case c.rules.raw:
+		c.events.emit(&Message{Type: "data", Data: append(json.RawMessage(nil), data...)})
+	case isExtension(typ) && (c.extension(cn, typ, data) || c.ackExtension(cn, typ, data)):
+		return
+	default:
+		c.events.dispatch(typ, data, nil, owned)
+	}
+	if c.sync != nil {
+		c.sync.advance(c)
+	}
 }
 
 // retrySettings are Retry, MaxRetries and StopRetrying as they are now: a

@@ -28,7 +28,7 @@ type Codec interface {
 // bounded by MaxReadBuffer (MaxMessageSize in the guarded profiles), and a
 // panic inside the codec ends this connection with an error instead of the
 // process.
-func (c *conn) readCodec(deliver func(typ, data []byte), refuse func(*ProtocolError)) (err error) {
+func (c *conn) readCodec(deliver deliverFunc, refuse func(*ProtocolError)) (err error) {
 	buf := make([]byte, codecRead)
 	kept := remainder{max: c.r.maxMessageSize + len(buf)}
 	var rest []byte
@@ -43,7 +43,7 @@ func (c *conn) readCodec(deliver func(typ, data []byte), refuse func(*ProtocolEr
 			refuse(perr)
 			return
 		}
-		deliver([]byte(event), data)
+		deliver([]byte(event), data, false)
 	}
 	for {
 		n, rerr := c.read(buf)

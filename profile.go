@@ -176,15 +176,13 @@ func (r *rules) checkIncoming(name []byte) (perr *ProtocolError, fatal bool) {
 	return nil, false
 }
 
-// decode reads one frame a peer sent (without its delimiter), for both read
-// paths, a stream's and UDP's: its event name and data (slices of frame),
-// or why it is refused. fatal says whether the refusal ends the connection
-// (over UDP, the rest of the datagram): it does for a frame over the size
-// limit or not a valid envelope, and for a name as checkIncoming says.
+// decode reads one complete frame a peer sent (without its delimiter), for
+// both read paths, a stream's and UDP's, which have checked its size: its
+// event name and data (slices of frame), or why it is refused. fatal says
+// whether the refusal ends the connection (over UDP, the rest of the
+// datagram): it does for a frame that is not a valid envelope, and for a
+// name as checkIncoming says.
 func (r *rules) decode(frame []byte) (typ, data []byte, perr *ProtocolError, fatal bool) {
-	if perr = r.checkSize(len(frame)); perr != nil {
-		return nil, nil, perr, true
-	}
 	typ, data, werr := wire.ParseEnvelope(frame)
 	if werr != nil {
 		return nil, nil, wireErr(werr), true

@@ -112,7 +112,7 @@ func readThrough(r *rules, pieces [][]byte) ([]fuzzEvent, error) {
 	}()
 	c := newConn(a, r, 0)
 	var events []fuzzEvent
-	err := c.readLoop(func(typ, data []byte) {
+	err := c.readLoop(func(typ, data []byte, _ bool) {
 		e := fuzzEvent{typ: string(typ)}
 		if data != nil {
 			e.data = append([]byte{}, data...)

@@ -367,16 +367,8 @@ func (s *Server) serve(sock *Socket) {
 		}
 		c.start()
 		s.events.emit(&Message{Type: "connect", Socket: sock})
-		err = c.readLoop(func(typ, data []byte) {
-			if c.r.raw {
-				s.events.emit(&Message{Type: "data", Data: append(json.RawMessage(nil), data...), Socket: sock})
-				return
-			}
-			if s.cfg.IdentifyPeer && !isExtension(typ) {
-				identify(sock, data)
-			}
-			s.received(typ, data, sock, c.owned)
-		}, func(perr *ProtocolError) { s.publishErr(sock, perr) })
+		err = c.readLoop(func(typ, data []byte, owned bool) { s.deliver(sock, typ, data, owned) },
+			func(perr *ProtocolError) { s.publishErr(sock, perr) })
 		c.finish()
 		s.reqs.fail(c, ErrConnectionLost)
 	} else {
@@ -418,9 +410,20 @@ func (s *Server) serve(sock *Socket) {
 	s.events.emit(&Message{Type: "close", Socket: sock})
 }
 
-// received dispatches an application event from a peer; owned says that
-// data is the caller's to hand over (see registry.dispatch).
-func (s *Server) received(typ, data []byte, sock *Socket, owned bool) {
+// deliver is the server's receive step, for a message from any of its
+// peers, stream or UDP, decoded by the read path (typ nil in raw mode,
+// where data is the bytes read): it identifies the peer (IdentifyPeer),
+// logs the message (LogPayloads), hands the extension events to their
+// handlers, and dispatches the others to the application's. owned says
+// that data is the caller's to hand over (see registry.dispatch).
+func (s *Server) deliver(sock *Socket, typ, data []byte, owned bool) {
+	if s.rules.raw {
+		s.events.emit(&Message{Type: "data", Data: append(json.RawMessage(nil), data...), Socket: sock})
+		return
+	}
+	if s.cfg.IdentifyPeer && !isExtension(typ) {
+		identify(sock, data)
+	}
 	if s.logPayloads {
 		s.cfg.log("received event", string(typ), json.RawMessage(data))
 	}

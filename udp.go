@@ -2,7 +2,6 @@ package nodeipc
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -228,7 +227,7 @@ func (u *udpServer) receive(p *udpPeer, dgram []byte) {
 	r := s.rules
 	if r.raw {
 		u.dispatching()
-		s.events.emit(&Message{Type: "data", Data: append(json.RawMessage(nil), dgram...), Socket: p.sock})
+		s.deliver(p.sock, nil, dgram, false)
 		return
 	}
 	if r.legacy && !bytes.HasSuffix(dgram, r.delim) {
@@ -246,7 +245,7 @@ func (u *udpServer) receive(p *udpPeer, dgram []byte) {
 		if i < 0 {
 			break
 		}
-		if !u.deliver(p, dgram[:i], false) {
+		if !u.frame(p, dgram[:i], false) {
 			return
 		}
 		dgram = dgram[i+len(r.delim):]
@@ -274,7 +273,7 @@ func (u *udpServer) continueFrame(p *udpPeer, dgram []byte) (rest []byte, ok boo
 		u.s.publishErr(p.sock, perr)
 		return nil, false
 	}
-	return dgram[next:], u.deliver(p, held.Join(dgram, n), true)
+	return dgram[next:], u.frame(p, held.Join(dgram, n), true)
 }
 
 // keep holds bytes of the peer's unfinished frame, or refuses them (and
@@ -299,24 +298,24 @@ func (u *udpServer) keep(p *udpPeer, b []byte) {
 	u.held += held.Append(b, room)
 }
 
-// deliver dispatches one complete frame from the peer, or publishes why it
-// is refused (a UDP peer is never closed: what else its datagram holds is
-// dropped) and reports false. owned says that the frame was joined for this
-// delivery.
-func (u *udpServer) deliver(p *udpPeer, frame []byte, owned bool) bool {
+// frame decodes one complete frame from the peer and hands it to the
+// server's deliver step, or publishes why it is refused and reports
+// whether the rest of the datagram goes on: a UDP peer is never closed, but
+// what its datagram holds after a malformed frame is dropped. owned says
+// that the frame was joined for this delivery.
+func (u *udpServer) frame(p *udpPeer, frame []byte, owned bool) bool {
 	s := u.s
-	typ, body, perr, fatal := s.rules.decode(frame)
+	if perr := s.rules.checkSize(len(frame)); perr != nil {
+		s.publishErr(p.sock, perr)
+		return false
+	}
+	typ, data, perr, fatal := s.rules.decode(frame)
 	if perr != nil {
-		// A frame refused alone (a name, in the fast profile) lets the
-		// rest of the datagram through.
 		s.publishErr(p.sock, perr)
 		return !fatal
 	}
-	if s.cfg.IdentifyPeer && !isExtension(typ) {
-		identify(p.sock, body)
-	}
 	u.dispatching()
-	s.received(typ, body, p.sock, owned)
+	s.deliver(p.sock, typ, data, owned)
 	return true
 }
 
