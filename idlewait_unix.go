@@ -24,13 +24,8 @@ type readWaiter struct {
 // newReadWaiter returns a waiter for a plain Unix or TCP connection; nil
 // for other connections.
 func newReadWaiter(nc net.Conn) *readWaiter {
-	switch nc.(type) {
-	case *net.TCPConn, *net.UnixConn:
-	default:
-		return nil
-	}
-	rc, err := nc.(syscall.Conn).SyscallConn()
-	if err != nil {
+	rc := plainSocket(nc)
+	if rc == nil {
 		return nil
 	}
 	w := &readWaiter{rc: rc}
