@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/effeeea0/nodeipc/internal/wire"
 )
 
 // Acknowledged delivery (Config.Acks on both ends, stream transports): each
@@ -191,10 +193,10 @@ func (r *rules) appendHello(dst []byte, acks bool, session, peer string, deliver
 			return append(b, `{"v":1,"acks":false}`...), nil
 		}
 		b = append(b, `{"v":1,"acks":true,"session":`...)
-		b = appendJSONString(b, session)
+		b = wire.AppendString(b, session)
 		if peer != "" || delivered > 0 {
 			b = append(b, `,"peer":`...)
-			b = appendJSONString(b, peer)
+			b = wire.AppendString(b, peer)
 		}
 		b = append(b, `,"delivered":`...)
 		b = strconv.AppendUint(b, delivered, 10)

@@ -3,6 +3,8 @@ package nodeipc
 import (
 	"context"
 	"time"
+
+	"github.com/effeeea0/nodeipc/internal/wire"
 )
 
 // clientAcks is a client's acknowledged delivery: the stream it sends (its
@@ -69,24 +71,24 @@ func (c *Client) ackExtension(cn *conn, typ, data []byte) bool {
 	a := c.ack
 	switch string(typ) {
 	case EventHello:
-		f, _ := parseFields(data)
+		f, _ := wire.ParseFields(data)
 		if a == nil {
 			return true // a hello we did not ask for: nothing to do
 		}
-		if !f.acks {
+		if !f.Acks {
 			cn.closeWith(protoErr(CodeAcksUnsupported, "the server does not acknowledge (its Acks is off)"))
 			return true
 		}
-		if !validSession(f.session) {
+		if !validSession(f.Session) {
 			cn.closeWith(protoErr(CodeAckSequence, "the server's hello carries no valid session"))
 			return true
 		}
-		if a.recv.session != string(f.session) {
+		if a.recv.session != string(f.Session) {
 			// Another server process: its stream starts afresh.
-			a.recv = seqReceiver{session: string(f.session)}
+			a.recv = seqReceiver{session: string(f.Session)}
 		}
 		c.mu.Lock()
-		a.send.q.dropThrough(f.delivered)
+		a.send.q.dropThrough(f.Delivered)
 		c.wakeFlushLocked()
 		if a.send.q.len() > 0 {
 			cn.resend(a.send.q.pending())
@@ -94,21 +96,21 @@ func (c *Client) ackExtension(cn *conn, typ, data []byte) bool {
 		a.ready = cn
 		c.mu.Unlock()
 	case EventAck:
-		f, _ := parseFields(data)
+		f, _ := wire.ParseFields(data)
 		if a == nil {
 			return true
 		}
 		c.mu.Lock()
-		a.send.q.dropThrough(f.seq)
+		a.send.q.dropThrough(f.Seq)
 		c.wakeFlushLocked()
 		c.mu.Unlock()
 	case EventSeq:
-		f, _ := parseFields(data)
-		if a == nil || a.recv.session == "" || !f.hasSeq {
+		f, _ := wire.ParseFields(data)
+		if a == nil || a.recv.session == "" || !f.HasSeq {
 			cn.closeWith(protoErr(CodeAckSequence, "an acknowledged message came before the session handshake"))
 			return true
 		}
-		deliver, err := a.recv.receive(f.seq)
+		deliver, err := a.recv.receive(f.Seq)
 		if err != nil {
 			cn.closeWith(err)
 			return true
@@ -116,12 +118,12 @@ func (c *Client) ackExtension(cn *conn, typ, data []byte) bool {
 		if !deliver {
 			return true // a duplicate: acknowledged again, not delivered
 		}
-		a.recv.delivered = f.seq
-		if perr := c.rules.checkSeqName(f.event, true); perr != nil {
+		a.recv.delivered = f.Seq
+		if perr := c.rules.checkSeqName(f.Event, true); perr != nil {
 			c.publish("error", perr)
 			return true
 		}
-		c.events.dispatchSeq(f.event, f.data, nil, false, a.recv.session, f.seq)
+		c.events.dispatchSeq(f.Event, f.Data, nil, false, a.recv.session, f.Seq)
 	default:
 		return false
 	}

@@ -3,6 +3,8 @@ package nodeipc
 import (
 	"sync"
 	"time"
+
+	"github.com/effeeea0/nodeipc/internal/wire"
 )
 
 // serverSession is a server's acknowledged delivery with one client
@@ -74,21 +76,21 @@ func (s *Server) hello(sock *Socket, data []byte) {
 		_ = s.sendFrame(sock, frame)
 		return
 	}
-	f, _ := parseFields(data)
-	if !validSession(f.session) {
+	f, _ := wire.ParseFields(data)
+	if !validSession(f.Session) {
 		perr := protoErr(CodeAckSequence, "a hello without a valid session")
 		sock.conn.closeWith(perr)
 		return
 	}
-	ss := s.session(string(f.session))
+	ss := s.session(string(f.Session))
 	ss.mu.Lock()
 	old := ss.sock
 	ss.sock, ss.last = sock, sock
 	sock.ses.Store(ss)
 	answer, _ := s.rules.appendHello(nil, true, s.acks.session, "", ss.recv.delivered)
 	_ = sock.conn.enqueue(answer)
-	if string(f.peer) == s.acks.session {
-		ss.send.q.dropThrough(f.delivered)
+	if string(f.Peer) == s.acks.session {
+		ss.send.q.dropThrough(f.Delivered)
 	}
 	if ss.send.q.len() > 0 {
 		sock.conn.resend(ss.send.q.pending())
@@ -107,15 +109,15 @@ func (s *Server) ackExtension(typ, data []byte, sock *Socket) bool {
 		s.hello(sock, data)
 	case EventAck:
 		if ss := sock.ses.Load(); ss != nil {
-			f, _ := parseFields(data)
+			f, _ := wire.ParseFields(data)
 			ss.mu.Lock()
-			ss.send.q.dropThrough(f.seq)
+			ss.send.q.dropThrough(f.Seq)
 			ss.mu.Unlock()
 		}
 	case EventSeq:
 		ss := sock.ses.Load()
-		f, _ := parseFields(data)
-		if ss == nil || !f.hasSeq {
+		f, _ := wire.ParseFields(data)
+		if ss == nil || !f.HasSeq {
 			perr := protoErr(CodeAckSequence, "an acknowledged message came before the session handshake")
 			if sock.conn != nil {
 				sock.conn.closeWith(perr)
@@ -125,9 +127,9 @@ func (s *Server) ackExtension(typ, data []byte, sock *Socket) bool {
 			return true
 		}
 		ss.mu.Lock()
-		deliver, err := ss.recv.receive(f.seq)
+		deliver, err := ss.recv.receive(f.Seq)
 		if deliver {
-			ss.recv.delivered = f.seq
+			ss.recv.delivered = f.Seq
 		}
 		session := ss.recv.session
 		ss.mu.Unlock()
@@ -136,11 +138,11 @@ func (s *Server) ackExtension(typ, data []byte, sock *Socket) bool {
 			sock.conn.closeWith(err)
 		case !deliver: // a duplicate: acknowledged again, not delivered
 		default:
-			if perr := s.rules.checkSeqName(f.event, true); perr != nil {
+			if perr := s.rules.checkSeqName(f.Event, true); perr != nil {
 				s.publishErr(sock, perr)
 				break
 			}
-			s.events.dispatchSeq(f.event, f.data, sock, false, session, f.seq)
+			s.events.dispatchSeq(f.Event, f.Data, sock, false, session, f.Seq)
 		}
 	default:
 		return false

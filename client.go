@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/effeeea0/nodeipc/internal/wire"
 )
 
 // Client is node-ipc's client: built by IPC.ConnectTo or IPC.ConnectToNet (or
@@ -287,7 +289,7 @@ func (c *Client) RequestStats() RequestStats { return c.reqs.stats() }
 func (c *Client) extension(cn *conn, typ, data []byte) bool {
 	switch string(typ) {
 	case EventRequest:
-		f, _ := parseFields(data)
+		f, _ := wire.ParseFields(data)
 		frame, err := c.reqs.answer(c.rules, &f, cn.context(), nil)
 		if err == nil {
 			err = cn.enqueue(frame)
@@ -296,7 +298,7 @@ func (c *Client) extension(cn *conn, typ, data []byte) bool {
 			c.publish("error", err)
 		}
 	case EventReply:
-		f, _ := parseFields(data)
+		f, _ := wire.ParseFields(data)
 		c.reqs.end(&f, cn, nil)
 	default:
 		return false
@@ -571,22 +573,8 @@ func (c *Client) serveConn(nc net.Conn) (error, bool) {
 		c.setStatus(StatusConnected)
 		c.publish("connect", nil)
 	}
-	err := cn.readLoop(func(typ, data []byte) {
-		if c.logPayloads {
-			c.cfg.log("received event", string(typ), json.RawMessage(data))
-		}
-		switch {
-		case c.rules.raw:
-			c.events.emit(&Message{Type: "data", Data: append(json.RawMessage(nil), data...)})
-		case isExtension(typ) && (c.extension(cn, typ, data) || c.ackExtension(cn, typ, data)):
-			return
-		default:
-			c.events.dispatch(typ, data, nil, cn.owned)
-		}
-		if c.sync != nil {
-			c.sync.advance(c)
-		}
-	}, func(perr *ProtocolError) { c.publish("error", perr) })
+	err := cn.readLoop(func(typ, data []byte, owned bool) { c.deliver(cn, typ, data, owned) },
+		func(perr *ProtocolError) { c.publish("error", perr) })
 	cn.finish()
 	c.mu.Lock()
 	c.conn = nil
@@ -614,6 +602,29 @@ func (c *Client) serveConn(nc net.Conn) (error, bool) {
 	}
 	c.cfg.log("connection to", c.address, "closed")
 	return err, closing
+}
+
+// deliver is the client's receive step, for a message from the server on
+// cn, decoded by the read path (typ nil in raw mode, where data is the
+// bytes read): it logs the message (LogPayloads), hands the extension
+// events to their handlers, dispatches the others to the application's,
+// and then lets the sync queue send its next emit. owned says that data is
+// the caller's to hand over (see registry.dispatch).
+func (c *Client) deliver(cn *conn, typ, data []byte, owned bool) {
+	if c.logPayloads {
+		c.cfg.log("received event", string(typ), json.RawMessage(data))
+	}
+	switch {
+	case c.rules.raw:
+		c.events.emit(&Message{Type: "data", Data: append(json.RawMessage(nil), data...)})
+	case isExtension(typ) && (c.extension(cn, typ, data) || c.ackExtension(cn, typ, data)):
+		return
+	default:
+		c.events.dispatch(typ, data, nil, owned)
+	}
+	if c.sync != nil {
+		c.sync.advance(c)
+	}
 }
 
 // retrySettings are Retry, MaxRetries and StopRetrying as they are now: a
@@ -728,20 +739,14 @@ func (c *Client) dropOutbox(why string) {
 	}
 }
 
+// countFrames counts the frames in b, bytes queued for writing: one for
+// raw or custom-codec bytes.
 func countFrames(b []byte, r *rules) int {
-	if len(b) == 0 {
+	switch {
+	case len(b) == 0:
 		return 0
-	}
-	if r.raw || r.codec != nil {
+	case r.raw || r.codec != nil:
 		return 1
 	}
-	n := 0
-	for i := 0; ; {
-		j := indexDelim(b[i:], r.delim)
-		if j < 0 {
-			return n
-		}
-		n++
-		i += j + len(r.delim)
-	}
+	return wire.Count(b, r.delim)
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"unsafe"
+
+	"github.com/effeeea0/nodeipc/internal/wire"
 )
 
 // Codec is a custom wire format for stream connections (node-ipc 14's custom
@@ -26,7 +28,7 @@ type Codec interface {
 // bounded by MaxReadBuffer (MaxMessageSize in the guarded profiles), and a
 // panic inside the codec ends this connection with an error instead of the
 // process.
-func (c *conn) readCodec(deliver func(typ, data []byte), refuse func(*ProtocolError)) (err error) {
+func (c *conn) readCodec(deliver deliverFunc, refuse func(*ProtocolError)) (err error) {
 	buf := make([]byte, codecRead)
 	kept := remainder{max: c.r.maxMessageSize + len(buf)}
 	var rest []byte
@@ -41,7 +43,7 @@ func (c *conn) readCodec(deliver func(typ, data []byte), refuse func(*ProtocolEr
 			refuse(perr)
 			return
 		}
-		deliver([]byte(event), data)
+		deliver([]byte(event), data, false)
 	}
 	for {
 		n, rerr := c.read(buf)
@@ -51,7 +53,7 @@ func (c *conn) readCodec(deliver func(typ, data []byte), refuse func(*ProtocolEr
 				return err
 			}
 			if len(rest) > c.r.maxMessageSize {
-				return frameTooLarge(len(rest), c.r.maxMessageSize, false)
+				return wireErr(wire.FrameTooLarge(len(rest), c.r.maxMessageSize, false))
 			}
 			rest = kept.keep(rest)
 		}
@@ -133,7 +135,11 @@ func overlaps(a, b []byte) bool {
 func (r *rules) encode(dst []byte, event string, data any, encoding string) ([]byte, error) {
 	switch {
 	case r.raw:
-		return appendRawValue(dst, event, data, encoding)
+		out, werr := wire.AppendRawValue(dst, event, data, encoding)
+		if werr != nil {
+			return out, wireErr(werr)
+		}
+		return out, nil
 	case r.codec != nil:
 		b, err := r.codec.Encode(event, data)
 		if err != nil {

@@ -4,14 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"io"
 	"net"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/effeeea0/nodeipc/internal/wire"
 )
 
 // conn states.
@@ -34,6 +34,8 @@ type conn struct {
 	tc    *tls.Conn     // a TLS connection over a tlsSock, for direct TLS writes; or nil
 	ts    *tlsSock      // the socket under tc; or nil
 	spin  *spinner      // polls a plain socket before a read sleeps; or nil
+	wait  *readWaiter   // waits for a plain socket without a buffer; or nil
+	spool *sync.Pool    // read buffers (splitters) of this delimiter and limit
 	r     *rules
 	flush time.Duration
 
@@ -53,8 +55,7 @@ type conn struct {
 	lost     int         // frames cut by a failed write: neither sent nor kept
 
 	writerDone chan struct{}
-	inBatch    int  // frames delivered in the current batch (reader only)
-	owned      bool // the frame being delivered is deliver's to keep (reader only)
+	inBatch    int // frames delivered in the current batch (reader only)
 
 	// For the idle and first-message timeouts (servers), in nanoseconds
 	// since the connection opened.
@@ -74,6 +75,8 @@ func newConn(nc net.Conn, r *rules, flush time.Duration) *conn {
 	c := &conn{nc: nc, dw: newDirectWriter(nc), r: r, flush: flush, writerDone: make(chan struct{}), opened: time.Now()}
 	c.tc, c.ts = tlsSockOf(nc)
 	c.spin = newSpinner(nc, r.readSpin)
+	c.wait = newReadWaiter(nc)
+	c.spool = splitterPool(r.delim, r.maxMessageSize)
 	c.cond.L = &c.mu
 	c.hold = holdTimer{max: maxHold, fire: c.holdExpired}
 	return c
@@ -322,7 +325,7 @@ func (c *conn) writeLoop() {
 			c.setReadDeadline(time.Now().Add(c.flushWait()))
 			return
 		}
-		if cap(buf) <= 4*minReadBuffer {
+		if cap(buf) <= 4*wire.ReadBuffer {
 			c.spare = buf[:0]
 		} else {
 			c.spare = nil
@@ -347,7 +350,7 @@ func (c *conn) keepUnwritten(buf []byte, off int) {
 		rest = nil
 	case off > 0 && !bytes.HasSuffix(buf[:off], c.r.delim):
 		c.lost++
-		if i := indexDelim(rest, c.r.delim); i >= 0 {
+		if i := wire.Index(rest, c.r.delim); i >= 0 {
 			rest = rest[i+len(c.r.delim):]
 		} else {
 			rest = nil
@@ -492,197 +495,3 @@ func (c *conn) takeUnsent() (unsent []byte, lost int) {
 
 // isClosing reports whether this side closed or is closing the connection.
 func (c *conn) isClosing() bool { return c.byUs.Load() }
-
-// read reads from the connection, polling first while it is busy.
-func (c *conn) read(p []byte) (int, error) {
-	n, err := c.spin.read(p, c.nc.Read)
-	if n > 0 && c.r.idleTimeout > 0 {
-		c.lastRead.Store(int64(time.Since(c.opened)))
-	}
-	return n, err
-}
-
-// sawMessage notes that a complete message arrived.
-func (c *conn) sawMessage() {
-	if c.r.firstMessageTimeout > 0 && !c.gotMsg.Load() {
-		c.gotMsg.Store(true)
-	}
-}
-
-// overdue reports why the connection has been silent too long, or nil: no
-// complete message within the first-message timeout, or no bytes within the
-// idle timeout.
-func (c *conn) overdue() error {
-	age := time.Since(c.opened)
-	if d := c.r.firstMessageTimeout; d > 0 && age > d && !c.gotMsg.Load() {
-		return protoErr(CodeIdleTimeout, "no complete message within FirstMessageTimeout ("+d.String()+") of connecting")
-	}
-	if d := c.r.idleTimeout; d > 0 && age-time.Duration(c.lastRead.Load()) > d {
-		return protoErr(CodeIdleTimeout, "nothing received for IdleTimeout ("+d.String()+")")
-	}
-	return nil
-}
-
-// readLoop reads until the connection ends, handing every complete frame to
-// deliver in wire order (event name and raw data; in raw mode the name is nil
-// and data is the chunk read), and every frame refused alone (a name a peer
-// may not send, in the fast profile) to refuse. Frames that arrive while
-// this side closes gracefully are still delivered; after an abort nothing
-// is. It returns nil when the peer closed cleanly or this side closed, a
-// *ProtocolError for a violation, or the read or write error that ended the
-// connection.
-func (c *conn) readLoop(deliver func(typ, data []byte), refuse func(*ProtocolError)) error {
-	if c.r.codec != nil {
-		return c.readCodec(deliver, refuse)
-	}
-	if c.r.raw {
-		buf := make([]byte, 64<<10)
-		for {
-			n, err := c.read(buf)
-			if n > 0 && !c.aborted.Load() {
-				c.sawMessage()
-				deliver(nil, buf[:n])
-			}
-			if err != nil {
-				return c.readEnd(err, 0)
-			}
-		}
-	}
-	sp := newSplitter(c.r.delim, c.r.maxMessageSize)
-	timed := c.r.messageTimeout > 0
-	deadlineSet := false
-	batching := false
-	for {
-		n, err := c.read(sp.space())
-		sp.advance(n)
-		completed := false
-		perr := c.deliverFrames(sp, n, deliver, refuse, &completed, &batching)
-		if perr == errStopReading {
-			return nil
-		}
-		if perr != nil {
-			return perr
-		}
-		if c.afterRead != nil && completed {
-			c.afterRead()
-		}
-		if timed && err == nil {
-			// The fair timer: it runs while an unfinished frame waits and
-			// restarts whenever a frame completes. A closing connection's
-			// deadline is the flush timeout's, not this one's.
-			switch {
-			case sp.buffered() > 0 && (completed || !deadlineSet):
-				deadlineSet = c.setMessageDeadline(time.Now().Add(c.r.messageTimeout))
-			case sp.buffered() == 0 && deadlineSet:
-				c.setMessageDeadline(time.Time{})
-				deadlineSet = false
-			}
-		}
-		if err != nil {
-			if deadlineSet && errors.Is(err, os.ErrDeadlineExceeded) && !c.isClosing() {
-				return protoErr(CodeMessageTimeout, "an unfinished frame of "+strconv.Itoa(sp.buffered())+" bytes waited longer than MessageTimeout ("+c.r.messageTimeout.String()+")")
-			}
-			return c.readEnd(err, sp.buffered())
-		}
-	}
-}
-
-// setMessageDeadline sets the read deadline of the incomplete-frame timer,
-// unless the connection is closing (then the flush timeout's deadline
-// stands), and reports whether it did.
-func (c *conn) setMessageDeadline(t time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.state != connOpen {
-		return false
-	}
-	c.setReadDeadline(t)
-	return true
-}
-
-// recordReady reports whether a TLS record is waiting to be read.
-func (c *conn) recordReady() bool { return c.ts != nil && c.ts.recordReady() }
-
-// errStopReading ends the read loop quietly: this side is closing.
-var errStopReading = errors.New("stop reading")
-
-// deliverFrames hands every complete frame in the buffer to deliver. When
-// more bytes follow a frame, in this read or (over TLS) in records already
-// received, what the handlers emit from then on is held and written at once
-// when those frames are done; a frame that is alone is answered at once.
-// *batching says whether a hold is in progress: over TLS one spans the reads
-// of every record already received.
-func (c *conn) deliverFrames(sp *splitter, n int, deliver func(typ, data []byte), refuse func(*ProtocolError), completed, batching *bool) (err error) {
-	defer func() {
-		if *batching && (err != nil || !c.recordReady()) {
-			*batching = false
-			c.endBatch()
-		}
-	}()
-	for n > 0 {
-		f, ok, perr := sp.frame()
-		if perr != nil {
-			return perr
-		}
-		if !ok {
-			return nil
-		}
-		*completed = true
-		c.sawMessage()
-		typ, data, perr := parseEnvelope(f)
-		if perr != nil {
-			return perr
-		}
-		if c.aborted.Load() {
-			return errStopReading
-		}
-		if perr, fatal := c.r.checkIncoming(typ); perr != nil {
-			if fatal {
-				return perr
-			}
-			refuse(perr)
-			continue
-		}
-		if !*batching && (sp.buffered() > 0 || c.recordReady()) {
-			*batching = true
-			c.beginBatch()
-			c.inBatch = 0
-		}
-		c.owned = sp.owned()
-		deliver(typ, data)
-		if *batching {
-			if c.inBatch++; c.inBatch == batchFrames {
-				// What the batch queued so far goes now, so that the
-				// peer works on it while the rest is dispatched.
-				c.endBatch()
-				c.beginBatch()
-				c.inBatch = 0
-			}
-		}
-	}
-	return nil
-}
-
-// readEnd says how a connection whose read failed with err ended: nil for
-// an orderly end (the peer closed, or this side did), the reason this side
-// gave (an idle timeout), an incomplete frame, or the error that broke the
-// connection (a failed write's first).
-func (c *conn) readEnd(err error, buffered int) error {
-	c.mu.Lock()
-	endErr, writeErr := c.endErr, c.writeErr
-	c.mu.Unlock()
-	switch {
-	case endErr != nil:
-		return endErr
-	case errors.Is(err, io.EOF):
-		if buffered > 0 && !c.aborted.Load() {
-			return protoErr(CodeIncompleteFrame, "the peer closed the connection in the middle of a frame ("+strconv.Itoa(buffered)+" bytes)")
-		}
-		return nil
-	case c.isClosing():
-		return nil
-	case writeErr != nil:
-		return writeErr
-	}
-	return err
-}

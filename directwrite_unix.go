@@ -20,6 +20,18 @@ type directWriter struct {
 // newDirectWriter returns a writer for a plain Unix or TCP connection; nil
 // for other connections (TLS, pipes), which use the writer goroutine only.
 func newDirectWriter(nc net.Conn) *directWriter {
+	rc := plainSocket(nc)
+	if rc == nil {
+		return nil
+	}
+	w := &directWriter{rc: rc}
+	w.fn = w.write
+	return w
+}
+
+// plainSocket returns the descriptor access of a plain Unix or TCP socket,
+// which direct writes and read waits use; nil for other connections.
+func plainSocket(nc net.Conn) syscall.RawConn {
 	switch nc.(type) {
 	case *net.TCPConn, *net.UnixConn:
 	default:
@@ -29,9 +41,7 @@ func newDirectWriter(nc net.Conn) *directWriter {
 	if err != nil {
 		return nil
 	}
-	w := &directWriter{rc: rc}
-	w.fn = w.write
-	return w
+	return rc
 }
 
 func (w *directWriter) write(fd uintptr) bool {

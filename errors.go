@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+
+	"github.com/effeeea0/nodeipc/internal/wire"
 )
 
 // Code is a protocol error's stable code: node-ipc 14's ERR_IPC_* codes with
@@ -16,13 +18,13 @@ type Code string
 // carry the same meaning; the last group are nodeipc's own, for cases node-ipc
 // does not name.
 const (
-	CodeInvalidJSON       Code = "ERR_IPC_INVALID_JSON"       // a frame is not valid JSON (or not valid UTF-8)
-	CodeInvalidMessage    Code = "ERR_IPC_INVALID_MESSAGE"    // valid JSON, but not an object
-	CodeInvalidEvent      Code = "ERR_IPC_INVALID_EVENT"      // type missing, not a non-empty string, or a prototype name
+	CodeInvalidJSON       Code = wire.CodeInvalidJSON         // a frame is not valid JSON (or not valid UTF-8)
+	CodeInvalidMessage    Code = wire.CodeInvalidMessage      // valid JSON, but not an object
+	CodeInvalidEvent      Code = wire.CodeInvalidEvent        // type missing, not a non-empty string, or a prototype name
 	CodeEventTooLarge     Code = "ERR_IPC_EVENT_TOO_LARGE"    // event name longer than MaxEventNameLength
 	CodeReservedEvent     Code = "ERR_IPC_RESERVED_EVENT"     // a lifecycle event name sent by a peer
 	CodeEventNotAllowed   Code = "ERR_IPC_EVENT_NOT_ALLOWED"  // not in AllowedEvents (assured)
-	CodeFrameTooLarge     Code = "ERR_IPC_FRAME_TOO_LARGE"    // frame over MaxMessageSize (or the read buffer ceiling)
+	CodeFrameTooLarge     Code = wire.CodeFrameTooLarge       // frame over MaxMessageSize (or the read buffer ceiling)
 	CodeBackpressure      Code = "ERR_IPC_BACKPRESSURE"       // pending write bytes over MaxPendingBytes
 	CodeMessageTimeout    Code = "ERR_IPC_MESSAGE_TIMEOUT"    // an unfinished frame waited longer than MessageTimeout
 	CodeUnlinkNotSocket   Code = "ERR_IPC_UNLINK_NOT_SOCKET"  // the server path exists and is not a socket
@@ -33,7 +35,7 @@ const (
 	CodeIncompleteFrame   Code = "ERR_IPC_INCOMPLETE_FRAME"   // the peer closed in the middle of a frame
 	CodeDatagramTooLarge  Code = "ERR_IPC_DATAGRAM_TOO_LARGE" // a UDP frame larger than one datagram
 	CodePeerNotPermitted  Code = "ERR_IPC_PEER_NOT_PERMITTED" // a local peer refused by its credentials
-	CodeInvalidRawPayload Code = "ERR_IPC_INVALID_RAW"        // a raw emit value the encoding cannot represent
+	CodeInvalidRawPayload Code = wire.CodeInvalidRaw          // a raw emit value the encoding cannot represent
 	CodeIdleTimeout       Code = "ERR_IPC_IDLE_TIMEOUT"       // a peer sent nothing within IdleTimeout or FirstMessageTimeout
 )
 
@@ -58,6 +60,11 @@ func (e *ProtocolError) Unwrap() error { return e.Err }
 
 func protoErr(code Code, msg string) *ProtocolError {
 	return &ProtocolError{Code: code, Message: msg}
+}
+
+// wireErr is a refusal of the wire's rules as a *ProtocolError.
+func wireErr(e *wire.Error) *ProtocolError {
+	return &ProtocolError{Code: Code(e.Code), Message: e.Message}
 }
 
 // Sentinel errors returned by the API.

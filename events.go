@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+
+	"github.com/effeeea0/nodeipc/internal/wire"
 )
 
 // Message is one event: an application event from a peer, or a lifecycle
@@ -25,10 +27,18 @@ type Message struct {
 	Seq     uint64
 }
 
-// Decode unmarshals Data into v. Absent data is an error.
+// Decode unmarshals Data into v as json.Unmarshal does, with the same
+// result and errors. Absent data is an error. The decoder of each type is
+// made once and kept, so decoding into plain structs, maps, slices and
+// basic types costs no reflection work per message; types with their own
+// UnmarshalJSON or UnmarshalText methods, embedded structs and the
+// ",string" option go through encoding/json.
 func (m *Message) Decode(v any) error {
 	if m.Data == nil {
 		return errors.New("nodeipc: message has no data")
+	}
+	if fastDecode(m.Data, v) {
+		return nil
 	}
 	return json.Unmarshal(m.Data, v)
 }
@@ -45,8 +55,9 @@ const (
 	EventData               = "data"                // raw mode: the bytes of one read or datagram
 )
 
-// WildcardEvent registers a handler for every application event received.
-const WildcardEvent = "*"
+// WildcardEvent ("*") registers a handler for every application event
+// received.
+const WildcardEvent = wire.Wildcard
 
 // registry maps event names to handlers. Readers take a snapshot without
 // locking; On and Off copy the map.

@@ -1,10 +1,11 @@
 package nodeipc
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/effeeea0/nodeipc/internal/wire"
 )
 
 // Extension events: request/response and acknowledged delivery travel as
@@ -35,10 +36,6 @@ func isExtension(typ []byte) bool {
 	return len(typ) > len(extensionPrefix) && string(typ[:len(extensionPrefix)]) == extensionPrefix
 }
 
-// maxSafeInteger is JavaScript's Number.MAX_SAFE_INTEGER: ids and sequence
-// numbers stay below it, so that a node-ipc peer reads them exactly.
-const maxSafeInteger = 1<<53 - 1
-
 // frameOf appends a frame whose data is written by body, applying the
 // send-side rules of the profile as encodeFrame does: the name rules for the
 // frame's event, the guarded size limit, and the delimiter check.
@@ -50,10 +47,7 @@ func (r *rules) frameOf(dst []byte, event string, body func([]byte) ([]byte, err
 		return dst, perr
 	}
 	start := len(dst)
-	dst = append(dst, `{"type":`...)
-	dst = appendJSONString(dst, event)
-	dst = append(dst, `,"data":`...)
-	dst, err := body(dst)
+	dst, err := body(wire.AppendHead(dst, event))
 	if err != nil {
 		return dst[:start], err
 	}
@@ -64,12 +58,12 @@ func (r *rules) frameOf(dst []byte, event string, body func([]byte) ([]byte, err
 // finishFrame checks the frame begun at start and appends the delimiter.
 func (r *rules) finishFrame(dst []byte, start int) ([]byte, error) {
 	if n := len(dst) - start; r.guarded && n > r.maxMessageSize {
-		return dst[:start], frameTooLarge(n, r.maxMessageSize, true)
+		return dst[:start], wireErr(wire.FrameTooLarge(n, r.maxMessageSize, true))
 	}
 	if len(r.delim) > 1 || r.delim[0] >= 0x20 {
 		// A printable or multi-byte delimiter can occur inside JSON text;
 		// such a frame would be split by every receiver.
-		if bytes.Contains(dst[start:], r.delim) {
+		if wire.Index(dst[start:], r.delim) >= 0 {
 			return dst[:start], fmt.Errorf("nodeipc: the encoded frame contains the delimiter %q", r.delim)
 		}
 	}
@@ -91,7 +85,7 @@ func (r *rules) appendCarrier(dst []byte, outer, head string, n uint64, event st
 		b = append(b, head...)
 		b = strconv.AppendUint(b, n, 10)
 		b = append(b, `,"event":`...)
-		b = appendJSONString(b, event)
+		b = wire.AppendString(b, event)
 		b = append(b, `,"data":`...)
 		b, err := appendData(b, data, r.legacy)
 		return append(b, '}'), err
@@ -107,9 +101,9 @@ func (r *rules) appendReply(dst []byte, id uint64, data any, err error) ([]byte,
 		if err != nil {
 			code, msg := remoteCode(err)
 			b = append(b, `,"error":{"code":`...)
-			b = appendJSONString(b, string(code))
+			b = wire.AppendString(b, string(code))
 			b = append(b, `,"message":`...)
-			b = appendJSONString(b, msg)
+			b = wire.AppendString(b, msg)
 			return append(b, "}}"...), nil
 		}
 		b = append(b, `,"data":`...)
@@ -139,120 +133,10 @@ func (r *rules) appendAck(dst []byte, seq uint64) ([]byte, error) {
 // carries: the profile's, and no extension name (which would reach a
 // node-ipc receiver's handlers as if it were the extension's own frame).
 func (r *rules) checkSeqName(name []byte, incoming bool) *ProtocolError {
-	if isExtension(name) || reservedEvent(name) {
+	if isExtension(name) || wire.Reserved(name) {
 		// Not even with AllowReservedEvents: the message would reach a
 		// node-ipc receiver's handlers as its own lifecycle event.
 		return protoErr(CodeReservedEvent, "an acknowledged message cannot carry the event "+strconv.Quote(string(name)))
 	}
 	return r.checkName(name, incoming)
-}
-
-// fields holds the members of an extension frame's data that nodeipc reads.
-// Values are slices of the frame.
-type fields struct {
-	id, seq, delivered uint64
-	hasID, hasSeq      bool
-	event, session     []byte // unquoted; nil when absent or not a string
-	peer               []byte
-	data, errv         []byte // raw JSON; nil when absent
-	acks               bool
-}
-
-// parseFields reads the data of an extension frame: a JSON object whose
-// members are read by name; others are ignored. It reports false when data
-// is not an object. Numbers are taken when they are integers from 0 to
-// 2^53-1; strings with escapes are unescaped.
-func parseFields(data []byte) (f fields, ok bool) {
-	ok = eachField(data, func(key, val []byte) {
-		switch string(key) {
-		case "rid":
-			f.id, f.hasID = jsonUint(val)
-		case "seq":
-			f.seq, f.hasSeq = jsonUint(val)
-		case "delivered":
-			f.delivered, _ = jsonUint(val)
-		case "event":
-			f.event = jsonString(val)
-		case "session":
-			f.session = jsonString(val)
-		case "peer":
-			f.peer = jsonString(val)
-		case "data":
-			f.data = val
-		case "error":
-			if string(val) != "null" { // "error":null is a success
-				f.errv = val
-			}
-		case "acks":
-			f.acks = string(val) == "true"
-		}
-	})
-	return f, ok
-}
-
-// eachField calls fn with every member of the JSON object obj, in order,
-// and reports whether obj is an object. It expects valid JSON (a received
-// frame was validated whole) and stops at the first thing that is not.
-func eachField(obj []byte, fn func(key, val []byte)) bool {
-	i := skipWS(obj, 0)
-	if i >= len(obj) || obj[i] != '{' {
-		return false
-	}
-	i = skipWS(obj, i+1)
-	for i < len(obj) && obj[i] == '"' {
-		end, esc, ok := scanString(obj, i)
-		if !ok {
-			return false
-		}
-		key := obj[i+1 : end-1]
-		if esc {
-			key = unescapeKey(obj[i:end])
-		}
-		i = skipWS(obj, end)
-		if i >= len(obj) || obj[i] != ':' {
-			return false
-		}
-		i = skipWS(obj, i+1)
-		vEnd, ok := scanValue(obj, i, 1)
-		if !ok {
-			return false
-		}
-		fn(key, obj[i:vEnd])
-		i = skipWS(obj, vEnd)
-		if i >= len(obj) || obj[i] != ',' {
-			break
-		}
-		i = skipWS(obj, i+1)
-	}
-	return true
-}
-
-// jsonUint reads a JSON number that is an integer from 0 to 2^53-1.
-func jsonUint(val []byte) (uint64, bool) {
-	if len(val) == 0 || len(val) > 16 {
-		return 0, false
-	}
-	var n uint64
-	for _, c := range val {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + uint64(c-'0')
-	}
-	if n > maxSafeInteger || (len(val) > 1 && val[0] == '0') {
-		return 0, false
-	}
-	return n, true
-}
-
-// jsonString returns the contents of a JSON string value, unescaped, or nil
-// when val is not a string.
-func jsonString(val []byte) []byte {
-	if len(val) < 2 || val[0] != '"' {
-		return nil
-	}
-	if bytes.IndexByte(val[1:len(val)-1], '\\') < 0 {
-		return val[1 : len(val)-1]
-	}
-	return unescapeKey(val)
 }

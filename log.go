@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/effeeea0/nodeipc/internal/wire"
 )
 
 // Log writes one line built from args as node-ipc's log does: nothing when
@@ -116,7 +118,7 @@ func inspect(b *strings.Builder, v reflect.Value, depth int, color bool) {
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 		paint(strconv.FormatUint(v.Uint(), 10), colorYellow)
 	case reflect.Float32, reflect.Float64:
-		paint(string(appendFloat(nil, v.Float(), v.Type().Bits(), false)), colorYellow)
+		paint(string(wire.AppendFloat(nil, v.Float(), v.Type().Bits(), false)), colorYellow)
 	case reflect.Slice, reflect.Array:
 		if v.Kind() == reflect.Slice && v.IsNil() {
 			inspect(b, reflect.Value{}, depth, color)

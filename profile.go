@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/effeeea0/nodeipc/internal/wire"
 )
 
 // Parser profiles, chosen with Config.Parser (node-ipc 14's `parser`).
@@ -24,31 +25,6 @@ const (
 	// secure socket root.
 	ParserAssured = "assured"
 )
-
-// reservedEvent reports whether name is a lifecycle name a peer may not send.
-// A switch rather than a map: every frame, both ways, is checked, and the
-// compiled switch rejects most names on their length without hashing them.
-func reservedEvent(name []byte) bool {
-	switch string(name) {
-	case "start", "connect", "disconnect", "destroy", "close",
-		"socket.disconnected", "error", "data":
-		return true
-	}
-	return false
-}
-
-// prototypeName reports whether name is one of Object.prototype's names,
-// refused as event names so that a node-ipc peer's event registry can never
-// be confused by what we send or accept.
-func prototypeName(name []byte) bool {
-	switch string(name) {
-	case "constructor", "__defineGetter__", "__defineSetter__", "hasOwnProperty",
-		"__lookupGetter__", "__lookupSetter__", "isPrototypeOf", "propertyIsEnumerable",
-		"toString", "valueOf", "__proto__", "toLocaleString":
-		return true
-	}
-	return false
-}
 
 // rules is a profile resolved from a Config once, when a client or server is
 // built; later changes to the Config do not affect it.
@@ -164,16 +140,16 @@ func (r *rules) checkName(name []byte, incoming bool) *ProtocolError {
 	if len(name) == 0 {
 		return protoErr(CodeInvalidEvent, "event name must be a non-empty string")
 	}
-	if r.maxEventName > 0 && len(name) > r.maxEventName && utf16Len(name) > r.maxEventName {
+	if r.maxEventName > 0 && len(name) > r.maxEventName && wire.UTF16Len(name) > r.maxEventName {
 		return protoErr(CodeEventTooLarge, "event name is longer than "+strconv.Itoa(r.maxEventName)+" UTF-16 code units")
 	}
-	if len(name) == 1 && name[0] == '*' {
+	if string(name) == wire.Wildcard {
 		return protoErr(CodeReservedEvent, "the wildcard event name \"*\" cannot be sent as an event")
 	}
-	if prototypeName(name) {
+	if wire.Prototype(name) {
 		return protoErr(CodeInvalidEvent, "event name "+strconv.Quote(string(name))+" is not safe for a node-ipc event dispatcher")
 	}
-	if !r.allowReserved && reservedEvent(name) {
+	if !r.allowReserved && wire.Reserved(name) {
 		what := "sent by the peer"
 		if !incoming {
 			what = "emitted"
@@ -200,18 +176,29 @@ func (r *rules) checkIncoming(name []byte) (perr *ProtocolError, fatal bool) {
 	return nil, false
 }
 
-// utf16Len counts the UTF-16 code units of s, as JavaScript's length does.
-func utf16Len(s []byte) int {
-	n := 0
-	for len(s) > 0 {
-		r, size := utf8.DecodeRune(s)
-		s = s[size:]
-		n++
-		if r > 0xFFFF {
-			n++
-		}
+// decode reads one complete frame a peer sent (without its delimiter), for
+// both read paths, a stream's and UDP's, which have checked its size: its
+// event name and data (slices of frame), or why it is refused. fatal says
+// whether the refusal ends the connection (over UDP, the rest of the
+// datagram): it does for a frame that is not a valid envelope, and for a
+// name as checkIncoming says.
+func (r *rules) decode(frame []byte) (typ, data []byte, perr *ProtocolError, fatal bool) {
+	typ, data, werr := wire.ParseEnvelope(frame)
+	if werr != nil {
+		return nil, nil, wireErr(werr), true
 	}
-	return n
+	if perr, fatal = r.checkIncoming(typ); perr != nil {
+		return nil, nil, perr, fatal
+	}
+	return typ, data, nil, false
+}
+
+// checkSize refuses a received frame of n bytes over the frame limit.
+func (r *rules) checkSize(n int) *ProtocolError {
+	if lim := r.maxMessageSize; lim > 0 && n > lim {
+		return wireErr(wire.FrameTooLarge(n, lim, true))
+	}
+	return nil
 }
 
 // encodeFrame appends the frame for event and data, delimiter included, and
@@ -221,7 +208,7 @@ func (r *rules) encodeFrame(dst []byte, event string, data any) ([]byte, error) 
 		return dst, perr
 	}
 	start := len(dst)
-	dst, err := appendEnvelope(dst, event, data, r.legacy)
+	dst, err := wire.AppendEnvelope(dst, event, data, r.legacy, appendValue)
 	if err != nil {
 		return dst[:start], err
 	}

@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/effeeea0/nodeipc/internal/wire"
 )
 
 // The fuzz targets of this file drive the decoders through the code a
@@ -110,7 +112,7 @@ func readThrough(r *rules, pieces [][]byte) ([]fuzzEvent, error) {
 	}()
 	c := newConn(a, r, 0)
 	var events []fuzzEvent
-	err := c.readLoop(func(typ, data []byte) {
+	err := c.readLoop(func(typ, data []byte, _ bool) {
 		e := fuzzEvent{typ: string(typ)}
 		if data != nil {
 			e.data = append([]byte{}, data...)
@@ -198,7 +200,7 @@ func (m model) name(typ string) Code {
 // tooDeep reports frames whose nesting nears the decoder's depth bound,
 // where the model does not say which code comes.
 func tooDeep(f []byte) bool {
-	return bytes.Count(f, []byte("["))+bytes.Count(f, []byte("{")) >= maxJSONDepth-2
+	return bytes.Count(f, []byte("["))+bytes.Count(f, []byte("{")) >= wire.MaxDepth-2
 }
 
 // frame decodes one complete frame: the event, or the code that refuses it.
@@ -558,8 +560,8 @@ func FuzzUDPDecode(f *testing.F) {
 				buf = make([]byte, len(d))
 			}
 			u.receive(p, buf[:copy(buf, d)])
-			if p.pending.size > s.rules.maxMessageSize || u.held != p.pending.size || p.pending.n > p.pending.size {
-				t.Fatalf("%d bytes held for a peer in %d (%d counted), limit %d", p.pending.n, p.pending.size, u.held, s.rules.maxMessageSize)
+			if p.pending.Cap() > s.rules.maxMessageSize || u.held != p.pending.Cap() || p.pending.Len() > p.pending.Cap() {
+				t.Fatalf("%d bytes held for a peer in %d (%d counted), limit %d", p.pending.Len(), p.pending.Cap(), u.held, s.rules.maxMessageSize)
 			}
 			// The model.
 			if legacy && !bytes.HasSuffix(d, s.rules.delim) {

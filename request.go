@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+
+	"github.com/effeeea0/nodeipc/internal/wire"
 )
 
 // Request/response, both roles and every transport: a requester sends an
@@ -107,7 +109,7 @@ func (q *requests) start(event string) (uint64, *pendingRequest, error) {
 		return 0, nil, ErrTooManyRequests
 	}
 	for {
-		if q.next++; q.next > maxSafeInteger {
+		if q.next++; q.next > wire.MaxSafeInteger {
 			q.next = 1
 		}
 		if q.pending[q.next] == nil {
@@ -152,26 +154,26 @@ func (q *requests) wait(ctx context.Context, id uint64, p *pendingRequest) (*Mes
 
 // end finishes the request the reply f is for, if it is in flight and came
 // from what it went out on; otherwise the reply is late.
-func (q *requests) end(f *fields, from any, sock *Socket) {
+func (q *requests) end(f *wire.Fields, from any, sock *Socket) {
 	q.mu.Lock()
-	p := q.pending[f.id]
-	if p == nil || !f.hasID || (p.owner != nil && p.owner != from) {
+	p := q.pending[f.ID]
+	if p == nil || !f.HasID || (p.owner != nil && p.owner != from) {
 		q.mu.Unlock()
 		q.late.Add(1)
 		return
 	}
-	delete(q.pending, f.id)
+	delete(q.pending, f.ID)
 	q.mu.Unlock()
 	r := requestResult{m: &Message{Type: p.event, Socket: sock}}
 	switch {
-	case f.errv != nil:
-		code, msg := Code(stringField(f.errv, "code")), stringField(f.errv, "message")
+	case f.Error != nil:
+		code, msg := Code(stringField(f.Error, "code")), stringField(f.Error, "message")
 		if code == "" {
 			code = CodeHandlerFailed
 		}
 		r = requestResult{err: &RemoteError{Code: code, Message: msg}}
-	case f.data != nil:
-		r.m.Data = append([]byte(nil), f.data...)
+	case f.Data != nil:
+		r.m.Data = append([]byte(nil), f.Data...)
 	}
 	p.done <- r
 }
@@ -209,9 +211,9 @@ func (q *requests) stats() RequestStats {
 // stringField returns the string member name of the JSON object obj, or "".
 func stringField(obj []byte, name string) string {
 	var out string
-	eachField(obj, func(key, val []byte) {
+	wire.EachField(obj, func(key, val []byte) {
 		if string(key) == name {
-			out = string(jsonString(val))
+			out = string(wire.StringValue(val))
 		}
 	})
 	return out
@@ -220,35 +222,35 @@ func stringField(obj []byte, name string) string {
 // answer runs the handler of a received request and returns the reply
 // frame to send back, or nil with an error to report locally when the
 // request cannot be answered (it has no id).
-func (q *requests) answer(r *rules, f *fields, ctx context.Context, sock *Socket) ([]byte, error) {
-	if !f.hasID || f.id == 0 {
+func (q *requests) answer(r *rules, f *wire.Fields, ctx context.Context, sock *Socket) ([]byte, error) {
+	if !f.HasID || f.ID == 0 {
 		return nil, protoErr(CodeInvalidRequest, "a request without a valid rid cannot be answered")
 	}
 	var v any
 	var err error
 	switch {
-	case len(f.event) == 0:
+	case len(f.Event) == 0:
 		err = &RemoteError{Code: CodeInvalidRequest, Message: "the request names no event"}
 	default:
-		if perr, _ := r.checkIncoming(f.event); perr != nil {
+		if perr, _ := r.checkIncoming(f.Event); perr != nil {
 			err = &RemoteError{Code: CodeInvalidRequest, Message: perr.Message}
 			break
 		}
-		h := q.handler(f.event)
+		h := q.handler(f.Event)
 		if h == nil {
-			err = &RemoteError{Code: CodeNoHandler, Message: "no handler for " + strconv.Quote(string(f.event))}
+			err = &RemoteError{Code: CodeNoHandler, Message: "no handler for " + strconv.Quote(string(f.Event))}
 			break
 		}
-		m := &Message{Type: string(f.event), Socket: sock}
-		if f.data != nil {
-			m.Data = append([]byte(nil), f.data...)
+		m := &Message{Type: string(f.Event), Socket: sock}
+		if f.Data != nil {
+			m.Data = append([]byte(nil), f.Data...)
 		}
 		v, err = h(ctx, m)
 	}
-	frame, encErr := r.appendReply(nil, f.id, v, err)
+	frame, encErr := r.appendReply(nil, f.ID, v, err)
 	if encErr != nil {
 		// The handler's value cannot be sent: the requester is told why.
-		frame, encErr = r.appendReply(nil, f.id, nil, &RemoteError{Code: CodeHandlerFailed, Message: encErr.Error()})
+		frame, encErr = r.appendReply(nil, f.ID, nil, &RemoteError{Code: CodeHandlerFailed, Message: encErr.Error()})
 	}
 	return frame, encErr
 }

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/effeeea0/nodeipc/internal/wire"
 )
 
 // Server is node-ipc's server: built by IPC.Serve or IPC.ServeNet (or
@@ -365,16 +367,8 @@ func (s *Server) serve(sock *Socket) {
 		}
 		c.start()
 		s.events.emit(&Message{Type: "connect", Socket: sock})
-		err = c.readLoop(func(typ, data []byte) {
-			if c.r.raw {
-				s.events.emit(&Message{Type: "data", Data: append(json.RawMessage(nil), data...), Socket: sock})
-				return
-			}
-			if s.cfg.IdentifyPeer && !isExtension(typ) {
-				identify(sock, data)
-			}
-			s.received(typ, data, sock, c.owned)
-		}, func(perr *ProtocolError) { s.publishErr(sock, perr) })
+		err = c.readLoop(func(typ, data []byte, owned bool) { s.deliver(sock, typ, data, owned) },
+			func(perr *ProtocolError) { s.publishErr(sock, perr) })
 		c.finish()
 		s.reqs.fail(c, ErrConnectionLost)
 	} else {
@@ -416,9 +410,20 @@ func (s *Server) serve(sock *Socket) {
 	s.events.emit(&Message{Type: "close", Socket: sock})
 }
 
-// received dispatches an application event from a peer; owned says that
-// data is the caller's to hand over (see registry.dispatch).
-func (s *Server) received(typ, data []byte, sock *Socket, owned bool) {
+// deliver is the server's receive step, for a message from any of its
+// peers, stream or UDP, decoded by the read path (typ nil in raw mode,
+// where data is the bytes read): it identifies the peer (IdentifyPeer),
+// logs the message (LogPayloads), hands the extension events to their
+// handlers, and dispatches the others to the application's. owned says
+// that data is the caller's to hand over (see registry.dispatch).
+func (s *Server) deliver(sock *Socket, typ, data []byte, owned bool) {
+	if s.rules.raw {
+		s.events.emit(&Message{Type: "data", Data: append(json.RawMessage(nil), data...), Socket: sock})
+		return
+	}
+	if s.cfg.IdentifyPeer && !isExtension(typ) {
+		identify(sock, data)
+	}
 	if s.logPayloads {
 		s.cfg.log("received event", string(typ), json.RawMessage(data))
 	}
@@ -432,7 +437,7 @@ func (s *Server) received(typ, data []byte, sock *Socket, owned bool) {
 func (s *Server) extension(typ, data []byte, sock *Socket) bool {
 	switch string(typ) {
 	case EventRequest:
-		f, _ := parseFields(data)
+		f, _ := wire.ParseFields(data)
 		ctx := s.udpCtx
 		if sock.conn != nil {
 			ctx = sock.conn.context()
@@ -445,7 +450,7 @@ func (s *Server) extension(typ, data []byte, sock *Socket) bool {
 			s.publishErr(sock, err)
 		}
 	case EventReply:
-		f, _ := parseFields(data)
+		f, _ := wire.ParseFields(data)
 		s.reqs.end(&f, s.replyOwner(sock), sock)
 	default:
 		return s.ackExtension(typ, data, sock)

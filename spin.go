@@ -15,12 +15,25 @@ import (
 // quiet connection never polls, and a busy one that falls quiet polls once,
 // for at most the budget, before it sleeps.
 //
+// Polling pays only while the peer answers within the budget and the poller
+// does not keep a processor the peer needs. Polls are judged by windows of
+// pollWindow: when half the polls of a window or more did not pay (the
+// budget ran out, or the poller was taken off its processor for half the
+// budget or more, which is how a loaded machine shows), the connection
+// reads without polling for minOff, then tries a window again; each
+// window tried that does not pay doubles that time, up to maxOff. So on a
+// machine busy with other work a connection reads like one that never
+// polls, but for one window of polls a second at most.
+//
 // A reader polls only while few connections of the process are busy (at
 // most half the processors' worth, one at least): a poller keeps a
 // processor, and readers that wait on each other in one process are better
 // served by the runtime's poller. For the same reason a connection whose
 // other end is in this process (a client of its own server) never polls.
-// Between polls the reader yields to the goroutines its handlers woke.
+// Between polls the reader yields to the goroutines its handlers woke. (A
+// yield also wakes an idle processor's thread, which takes the poller when
+// the processor it was on is wanted by the peer: without it, two peers
+// that poll on one processor take turns and answer in twice the budget.)
 //
 // Only the connection's reader reads through its spinner; stop may be called
 // from any goroutine. A nil spinner never polls.
@@ -30,12 +43,44 @@ type spinner struct {
 	ready  func() (bool, error) // whether a read would return at once
 	state  atomic.Int32         // spinQuiet, spinBusy or spinStopped
 	end    string               // a TCP connection's ends, in tcpEnds; or ""
+	now    func() time.Time     // the clock; time.Now but in tests
+
+	// The reader's own: whether polling is off, until when (retryAt), and
+	// for how long it went off last (offFor); the polls of the current
+	// window and how many of them did not pay; whether the window is the
+	// first after polling was off.
+	off, retrying bool
+	retryAt       time.Time
+	offFor        time.Duration
+	polls, misses int
 }
 
 const (
 	spinQuiet   = iota
 	spinBusy    // the last read waited at most the budget
 	spinStopped // the connection is closed: never busy again
+)
+
+// pollWindow is how many polls are judged together.
+const pollWindow = 64
+
+// minOff and maxOff bound how long a connection reads without polling
+// after a window of polls that did not pay, before it tries a window
+// again; each window tried that does not pay either doubles it. Polls are
+// tried again at multiples of that time on the clock, so that both peers
+// of a conversation that stopped polling try again together: a poll while
+// the peer sleeps waits for the peer's wake-up, and tells little. On a
+// machine that stays loaded this costs a window of polls every maxOff.
+const (
+	minOff = 16 * time.Millisecond
+	maxOff = 1024 * time.Millisecond
+)
+
+// poll outcomes.
+const (
+	pollPaid    = iota // the socket became readable within the budget
+	pollMissed         // the budget ran out, or the poller lost its processor
+	pollCrowded        // too many connections of the process are busy
 )
 
 // busyReaders counts the busy connections of the process.
@@ -45,35 +90,97 @@ var busyReaders atomic.Int32
 // lock: asked once per connection, not once per read).
 func maxSpinners() int32 { return int32(max(1, runtime.GOMAXPROCS(0)/2)) }
 
+func (s *spinner) clock() time.Time {
+	if s.now != nil {
+		return s.now()
+	}
+	return time.Now()
+}
+
 // read reads into p with read, the connection's blocking read, polling the
-// socket first when the connection is busy.
+// socket first when the connection is busy and polls have been paying.
 func (s *spinner) read(p []byte, read func([]byte) (int, error)) (int, error) {
 	if s == nil {
 		return read(p)
 	}
-	start := time.Now()
+	start := s.clock()
 	if s.state.Load() == spinBusy {
-		s.poll(start.Add(s.budget))
+		if s.off && (!start.Before(s.retryAt) || s.retryAt.Sub(start) > maxOff) {
+			// Due (or the wall clock was set back): try a window.
+			s.off, s.retrying = false, true
+		}
+		if !s.off {
+			s.learn(s.poll(start))
+		}
 	}
 	n, err := read(p)
-	s.setBusy(err == nil && time.Since(start) <= s.budget)
+	s.setBusy(err == nil && s.clock().Sub(start) <= s.budget)
 	return n, err
 }
 
+// learn counts a poll's outcome; at the end of a window of pollWindow
+// polls, polling goes off if half of them or more did not pay.
+func (s *spinner) learn(outcome int) {
+	if outcome == pollCrowded {
+		return
+	}
+	s.polls++
+	if outcome == pollMissed {
+		s.misses++
+	}
+	if s.polls < pollWindow {
+		return
+	}
+	s.off = 2*s.misses >= s.polls
+	switch {
+	case !s.off:
+		s.offFor = minOff
+	case s.retrying:
+		s.offFor = min(2*s.offFor, maxOff)
+	default:
+		s.offFor = max(s.offFor, minOff)
+	}
+	if s.off {
+		// The next multiple of offFor on the clock: the peer, if it
+		// stopped polling too, tries again at the same moment.
+		now := s.clock()
+		s.retryAt = now.Truncate(s.offFor).Add(s.offFor)
+	}
+	s.polls, s.misses, s.retrying = 0, 0, false
+}
+
 // poll returns when the socket has something to read (data, its end or an
-// error), when the deadline passes, or when more than s.limit connections of
+// error), when the deadline passes, when the poller was off its processor
+// for a good part of the budget, or when more than s.limit connections of
 // the process are busy.
-func (s *spinner) poll(deadline time.Time) {
+func (s *spinner) poll(start time.Time) int {
+	deadline := start.Add(s.budget)
+	// A poll round takes a system call and a yield: a microsecond or two.
+	// A gap of half the budget between two rounds means that the poller was
+	// not running: the processor went to another process (or to goroutines
+	// of this one that run long). Shorter gaps, of 8 to 16 us, come now and
+	// then on a machine with nothing else to do.
+	stall := max(s.budget/2, 10*time.Microsecond)
+	prev := start
 	for busyReaders.Load() <= s.limit {
 		if ok, err := s.ready(); ok || err != nil {
-			return
+			if s.clock().Sub(prev) > stall {
+				return pollMissed
+			}
+			return pollPaid
 		}
-		if time.Now().After(deadline) {
-			return
+		now := s.clock()
+		if now.After(deadline) || now.Sub(prev) > stall {
+			return pollMissed
 		}
+		prev = now
 		runtime.Gosched()
 	}
+	return pollCrowded
 }
+
+// busy reports whether the connection is busy: its reads poll.
+func (s *spinner) busy() bool { return s != nil && s.state.Load() == spinBusy }
 
 func (s *spinner) setBusy(busy bool) {
 	switch {

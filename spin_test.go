@@ -2,6 +2,8 @@ package nodeipc
 
 import (
 	"errors"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -39,9 +41,21 @@ func noBusyReaders(t *testing.T) {
 func TestSpinnerPollsOnlyWhileTheConnectionIsBusy(t *testing.T) {
 	noBusyReaders(t)
 	const budget = 20 * time.Millisecond
+	clock := newFakeClock()
 	polls, readyNow := 0, false
-	s := &spinner{budget: budget, limit: maxSpinners(), ready: func() (bool, error) { polls++; return readyNow, nil }}
+	s := &spinner{budget: budget, limit: maxSpinners(), now: clock.now, ready: func() (bool, error) {
+		polls++
+		clock.add(time.Millisecond) // a poll round
+		return readyNow, nil
+	}}
 	defer s.stop()
+	// read waits d on the clock, then returns n bytes or err.
+	read := func(d time.Duration, n int, err error) func([]byte) (int, error) {
+		return func([]byte) (int, error) {
+			clock.add(d)
+			return n, err
+		}
+	}
 	buf := make([]byte, 8)
 	steps := []struct {
 		name      string
@@ -50,19 +64,19 @@ func TestSpinnerPollsOnlyWhileTheConnectionIsBusy(t *testing.T) {
 		wantPolls bool // the read polled first
 		wantBusy  bool // after the read
 	}{
-		{"a first read never polls", fakeRead(0, 1, nil), false, false, true},
-		{"a busy connection polls until the budget runs out", fakeRead(0, 1, nil), false, true, false},
-		{"a quiet connection does not poll", fakeRead(3*budget, 1, nil), false, false, false},
-		{"a read that waited longer stays quiet", fakeRead(0, 1, nil), false, false, true},
-		{"a busy connection stops polling when bytes come", fakeRead(0, 1, nil), true, true, true},
-		{"a failed read makes the connection quiet", fakeRead(0, 0, errors.New("gone")), true, true, false},
-		{"then the next read does not poll", fakeRead(0, 1, nil), true, false, true},
+		{"a first read never polls", read(0, 1, nil), false, false, true},
+		{"a busy connection polls until the budget runs out", read(0, 1, nil), false, true, false},
+		{"a quiet connection does not poll", read(3*budget, 1, nil), false, false, false},
+		{"a read that waited longer stays quiet", read(0, 1, nil), false, false, true},
+		{"a busy connection stops polling when bytes come", read(0, 1, nil), true, true, true},
+		{"a failed read makes the connection quiet", read(0, 0, errors.New("gone")), true, true, false},
+		{"then the next read does not poll", read(0, 1, nil), true, false, true},
 	}
 	for _, st := range steps {
 		polls, readyNow = 0, st.readyNow
-		start := time.Now()
+		start := clock.now()
 		_, _ = s.read(buf, st.read)
-		took := time.Since(start)
+		took := clock.now().Sub(start)
 		if got := polls > 0; got != st.wantPolls {
 			t.Fatalf("%s: polled %d times", st.name, polls)
 		}
@@ -165,4 +179,189 @@ func SilentPeerTimeouts(cfg *Config) (idle, first time.Duration) {
 		panic(err)
 	}
 	return r.idleTimeout, r.firstMessageTimeout
+}
+
+// fakeClock is a spinner's clock that moves only when told.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time      { return c.t }
+func (c *fakeClock) add(d time.Duration) { c.t = c.t.Add(d) }
+func newFakeClock() *fakeClock           { return &fakeClock{t: time.Unix(1000, 0)} }
+
+// spinScript drives a busy spinner on a fake clock: each read waits
+// readWait of the clock, and each poll round takes round of it and then
+// finds the socket readable or not.
+type spinScript struct {
+	s        *spinner
+	clock    *fakeClock
+	readWait time.Duration
+	rounds   int // poll rounds in the current read
+	polls    int // reads that polled
+}
+
+func newSpinScript(t *testing.T, budget time.Duration) *spinScript {
+	noBusyReaders(t)
+	sc := &spinScript{clock: newFakeClock()}
+	sc.s = &spinner{budget: budget, limit: maxSpinners(), now: sc.clock.now}
+	t.Cleanup(sc.s.stop)
+	sc.s.setBusy(true)
+	return sc
+}
+
+// read makes one read whose polls take round each and find bytes from
+// round readyAt on (0: never), and reports whether it polled.
+func (sc *spinScript) read(round time.Duration, readyAt int) bool {
+	sc.rounds = 0
+	sc.s.ready = func() (bool, error) {
+		sc.rounds++
+		sc.clock.add(round)
+		return readyAt > 0 && sc.rounds >= readyAt, nil
+	}
+	_, _ = sc.s.read(nil, func([]byte) (int, error) {
+		sc.clock.add(sc.readWait)
+		return 1, nil
+	})
+	sc.s.setBusy(true) // the conversation goes on, whatever the read took
+	if sc.rounds > 0 {
+		sc.polls++
+		return true
+	}
+	return false
+}
+
+// window makes reads until a window of polls is judged or polling is off,
+// each poll paying or not as pay says, and reports whether polling is off.
+func (sc *spinScript) window(round time.Duration, pay func(poll int) bool) bool {
+	for i := 0; i < pollWindow; i++ {
+		readyAt := 0
+		if pay(i) {
+			readyAt = 1
+		}
+		if !sc.read(round, readyAt) {
+			panic("a busy read that did not poll while polling is on")
+		}
+	}
+	return sc.s.off
+}
+
+func never(int) bool  { return false }
+func always(int) bool { return true }
+
+func TestSpinnerStopsPollingWhenPollsDoNotPay(t *testing.T) {
+	sc := newSpinScript(t, 20*time.Microsecond)
+	sc.readWait = 10 * time.Microsecond
+	// Half the polls of a window running out their budget: polling goes off.
+	if sc.window(time.Microsecond, func(i int) bool { return i%2 == 1 }) != true {
+		t.Fatal("polling still on after a window where half the polls did not pay")
+	}
+	// Off: no polls until the clock reaches the next multiple of minOff,
+	// then a window is tried; each window tried that does not pay doubles
+	// the time off, up to maxOff.
+	wantOff := minOff
+	for range 10 {
+		retry := sc.clock.now().Truncate(wantOff).Add(wantOff)
+		for sc.clock.now().Before(retry) {
+			if sc.read(time.Microsecond, 1) {
+				t.Fatalf("polled %v before the retry, at %v off for %v", retry.Sub(sc.clock.now()), sc.clock.now(), wantOff)
+			}
+		}
+		if !sc.window(time.Microsecond, never) {
+			t.Fatal("polling on after a window tried where no poll paid")
+		}
+		wantOff = min(2*wantOff, maxOff)
+	}
+	if sc.s.offFor != maxOff {
+		t.Fatalf("time off %v, want %v", sc.s.offFor, maxOff)
+	}
+	// A window tried that pays brings polling back, every read, and the
+	// next time off is minOff again.
+	for sc.s.off {
+		sc.read(time.Microsecond, 1)
+		sc.clock.add(time.Millisecond)
+	}
+	if sc.window(time.Microsecond, always) {
+		t.Fatal("polling off after a window where every poll paid")
+	}
+	for range 3 * pollWindow {
+		if !sc.read(time.Microsecond, 1) {
+			t.Fatal("a busy read did not poll while polls pay")
+		}
+	}
+	for i := 0; !sc.s.off; i++ {
+		if i == 2*pollWindow {
+			t.Fatal("polling still on after two windows where half the polls did not pay")
+		}
+		sc.read(time.Microsecond, i%2)
+	}
+	if sc.s.offFor != minOff {
+		t.Fatalf("after polls that paid, off for %v, want %v", sc.s.offFor, minOff)
+	}
+}
+
+func TestSpinnerStopsPollingWhenThePollerLosesItsProcessor(t *testing.T) {
+	sc := newSpinScript(t, 40*time.Microsecond)
+	// Rounds of half the budget or more: the poller was off its processor,
+	// though the bytes came within the budget.
+	if !sc.window(25*time.Microsecond, func(int) bool { return false }) {
+		t.Fatal("polling on after a window of polls that lost their processor")
+	}
+	sc.s.stop()
+	// Short rounds that find bytes within the budget pay.
+	sc2 := newSpinScript(t, 40*time.Microsecond)
+	for range 10 {
+		if sc2.window(2*time.Microsecond, always) {
+			t.Fatal("polling off while every poll paid")
+		}
+	}
+}
+
+func TestSpinnerKeepsPollingWhenMostPollsPay(t *testing.T) {
+	sc := newSpinScript(t, 20*time.Microsecond)
+	sc.readWait = 20 * time.Microsecond
+	// One poll in four runs out its budget: every busy read polls.
+	for i := range 8000 {
+		readyAt := 1
+		if i%4 == 3 {
+			readyAt = 0
+		}
+		if !sc.read(time.Microsecond, readyAt) {
+			t.Fatalf("read %d did not poll while three polls in four pay", i)
+		}
+	}
+	sc.s.stop()
+	// Three polls in four running out: polling all but stops (a window is
+	// tried again at most every maxOff).
+	sc = newSpinScript(t, 20*time.Microsecond)
+	sc.readWait = 20 * time.Microsecond
+	const reads = 200000 // 4 s or more of the clock
+	for range reads {
+		readyAt := 0 // the next poll pays if it is the fourth of four
+		if sc.polls%4 == 3 {
+			readyAt = 1
+		}
+		sc.read(time.Microsecond, readyAt)
+	}
+	if sc.polls > reads/100 {
+		t.Fatalf("polled in %d of %d reads while three polls in four did not pay", sc.polls, reads)
+	}
+}
+
+// A poller yields between rounds, so that (with one processor too) a
+// goroutine its handler woke runs at once rather than when the poll ends.
+func TestSpinnerYields(t *testing.T) {
+	noBusyReaders(t)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	var woke atomic.Bool
+	rounds := 0
+	s := &spinner{budget: time.Hour, limit: maxSpinners(), ready: func() (bool, error) {
+		rounds++
+		return woke.Load(), nil
+	}}
+	defer s.stop()
+	s.setBusy(true)
+	go woke.Store(true)
+	_, _ = s.read(nil, fakeRead(0, 1, nil))
+	if rounds > 10 {
+		t.Fatalf("the woken goroutine ran after %d poll rounds", rounds)
+	}
 }

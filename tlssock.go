@@ -5,6 +5,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/effeeea0/nodeipc/internal/wire"
 )
 
 // tlsSock is the socket under a TLS connection, where non-blocking writes
@@ -200,7 +202,7 @@ func (s *tlsSock) flushLocked() error {
 		_, err := s.Conn.Write(rest)
 		s.mu.Lock()
 		s.flushing = 0
-		if cap(rest) <= 4*minReadBuffer {
+		if cap(rest) <= 4*wire.ReadBuffer {
 			s.spare = rest[:0]
 		}
 		s.mu.Unlock()

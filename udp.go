@@ -2,7 +2,6 @@ package nodeipc
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +9,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/effeeea0/nodeipc/internal/wire"
 )
 
 // Largest UDP payloads: 65,535 minus the IP and UDP headers.
@@ -64,7 +65,7 @@ const udpHoldMax = 2 * time.Millisecond
 
 type udpPeer struct {
 	sock    *Socket
-	pending blocks // the peer's unfinished frame
+	pending wire.Blocks // the peer's unfinished frame
 	last    time.Time
 }
 
@@ -204,7 +205,7 @@ func (u *udpServer) peer(ap netip.AddrPort) *udpPeer {
 				kept = append(kept, p)
 			} else {
 				delete(u.tab, p.sock.udp)
-				u.held -= p.pending.size
+				u.held -= p.pending.Cap()
 			}
 		}
 		clear(u.list[len(kept):])
@@ -226,25 +227,25 @@ func (u *udpServer) receive(p *udpPeer, dgram []byte) {
 	r := s.rules
 	if r.raw {
 		u.dispatching()
-		s.events.emit(&Message{Type: "data", Data: append(json.RawMessage(nil), dgram...), Socket: p.sock})
+		s.deliver(p.sock, nil, dgram, false)
 		return
 	}
 	if r.legacy && !bytes.HasSuffix(dgram, r.delim) {
 		s.publishErr(p.sock, protoErr(CodeIncompleteFrame, "a datagram of "+strconv.Itoa(len(dgram))+" bytes does not end with the delimiter (dropped, as node-ipc 9 does)"))
 		return
 	}
-	if p.pending.n > 0 {
+	if p.pending.Len() > 0 {
 		var ok bool
 		if dgram, ok = u.continueFrame(p, dgram); !ok {
 			return
 		}
 	}
 	for {
-		i := indexDelim(dgram, r.delim)
+		i := wire.Index(dgram, r.delim)
 		if i < 0 {
 			break
 		}
-		if !u.deliver(p, dgram[:i], false) {
+		if !u.frame(p, dgram[:i], false) {
 			return
 		}
 		dgram = dgram[i+len(r.delim):]
@@ -257,33 +258,22 @@ func (u *udpServer) receive(p *udpPeer, dgram []byte) {
 // continueFrame continues the peer's unfinished frame with a datagram. When
 // the datagram completes it, the frame is delivered and the rest of the
 // datagram returned; otherwise the datagram is held too, or refused. ok is
-// false when nothing is left to do with the datagram. The held bytes hold
-// no delimiter: the search covers where one could begin in their last
-// bytes, and the new bytes, so a frame arriving in many datagrams costs
-// linear time. The frame is joined only when complete, and handed over.
+// false when nothing is left to do with the datagram. The frame is joined
+// only when complete, and handed over.
 func (u *udpServer) continueFrame(p *udpPeer, dgram []byte) (rest []byte, ok bool) {
-	delim := u.s.rules.delim
 	held := &p.pending
-	if k := min(len(delim)-1, held.n); k > 0 {
-		var scratch [32]byte
-		edge := append(held.last(k, scratch[:0]), dgram[:min(len(dgram), len(delim)-1)]...)
-		if j := indexDelim(edge, delim); j >= 0 && j < k {
-			// A delimiter that began in the held bytes.
-			u.held -= held.size
-			return dgram[len(delim)-(k-j):], u.deliver(p, held.join(nil, k-j), true)
-		}
+	n, next, found := held.End(dgram, u.s.rules.delim)
+	if !found {
+		u.keep(p, dgram)
+		return nil, false
 	}
-	if i := indexDelim(dgram, delim); i >= 0 {
-		u.held -= held.size
-		if perr := u.check(held.n + i); perr != nil {
-			held.reset()
-			u.s.publishErr(p.sock, perr)
-			return nil, false
-		}
-		return dgram[i+len(delim):], u.deliver(p, held.join(dgram[:i], 0), true)
+	u.held -= held.Cap()
+	if perr := u.s.rules.checkSize(n); perr != nil {
+		held.Reset()
+		u.s.publishErr(p.sock, perr)
+		return nil, false
 	}
-	u.keep(p, dgram)
-	return nil, false
+	return dgram[next:], u.frame(p, held.Join(dgram, n), true)
 }
 
 // keep holds bytes of the peer's unfinished frame, or refuses them (and
@@ -294,59 +284,39 @@ func (u *udpServer) continueFrame(p *udpPeer, dgram []byte) (rest []byte, ok boo
 func (u *udpServer) keep(p *udpPeer, b []byte) {
 	s := u.s
 	held := &p.pending
-	perr := u.check(held.n + len(b))
-	if need := held.need(len(b)); perr == nil && u.held+need > s.cfg.MaxReadBuffer {
-		perr = protoErr(CodeFrameTooLarge, "an unfinished frame of "+strconv.Itoa(held.n+len(b))+" bytes does not fit: the unfinished frames of UDP peers take "+strconv.Itoa(u.held)+" bytes, and MaxReadBuffer is "+strconv.Itoa(s.cfg.MaxReadBuffer))
+	perr := s.rules.checkSize(held.Len() + len(b))
+	if need := held.Need(len(b)); perr == nil && u.held+need > s.cfg.MaxReadBuffer {
+		perr = protoErr(CodeFrameTooLarge, "an unfinished frame of "+strconv.Itoa(held.Len()+len(b))+" bytes does not fit: the unfinished frames of UDP peers take "+strconv.Itoa(u.held)+" bytes, and MaxReadBuffer is "+strconv.Itoa(s.cfg.MaxReadBuffer))
 	}
 	if perr != nil {
-		u.held -= held.size
-		held.reset()
+		u.held -= held.Cap()
+		held.Reset()
 		s.publishErr(p.sock, perr)
 		return
 	}
-	room := min(s.cfg.MaxReadBuffer-u.held, s.rules.maxMessageSize-held.size)
-	u.held += held.append(b, room)
+	room := min(s.cfg.MaxReadBuffer-u.held, s.rules.maxMessageSize-held.Cap())
+	u.held += held.Append(b, room)
 }
 
-// deliver dispatches one complete frame from the peer, or publishes why it
-// is refused (a UDP peer is never closed: what else its datagram holds is
-// dropped) and reports false. owned says that the frame was joined for this
-// delivery.
-func (u *udpServer) deliver(p *udpPeer, frame []byte, owned bool) bool {
+// frame decodes one complete frame from the peer and hands it to the
+// server's deliver step, or publishes why it is refused and reports
+// whether the rest of the datagram goes on: a UDP peer is never closed, but
+// what its datagram holds after a malformed frame is dropped. owned says
+// that the frame was joined for this delivery.
+func (u *udpServer) frame(p *udpPeer, frame []byte, owned bool) bool {
 	s := u.s
-	perr := u.check(len(frame))
-	var typ, body []byte
-	if perr == nil {
-		typ, body, perr = parseEnvelope(frame)
-	}
-	if perr == nil {
-		if nperr, fatal := s.rules.checkIncoming(typ); nperr != nil {
-			if !fatal {
-				// That frame alone is refused (fast profile).
-				s.publishErr(p.sock, nperr)
-				return true
-			}
-			perr = nperr
-		}
-	}
-	if perr != nil {
+	if perr := s.rules.checkSize(len(frame)); perr != nil {
 		s.publishErr(p.sock, perr)
 		return false
 	}
-	if s.cfg.IdentifyPeer && !isExtension(typ) {
-		identify(p.sock, body)
+	typ, data, perr, fatal := s.rules.decode(frame)
+	if perr != nil {
+		s.publishErr(p.sock, perr)
+		return !fatal
 	}
 	u.dispatching()
-	s.received(typ, body, p.sock, owned)
+	s.deliver(p.sock, typ, data, owned)
 	return true
-}
-
-// check refuses a frame of n bytes over the frame limit.
-func (u *udpServer) check(n int) *ProtocolError {
-	if lim := u.s.rules.maxMessageSize; lim > 0 && n > lim {
-		return frameTooLarge(n, lim, true)
-	}
-	return nil
 }
 
 // emit sends one frame to a peer; a peer without address or port means every

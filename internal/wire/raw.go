@@ -1,4 +1,4 @@
-package nodeipc
+package wire
 
 import (
 	"encoding/base64"
@@ -9,19 +9,19 @@ import (
 	"unicode/utf16"
 )
 
-// appendRawValue appends the bytes of a raw-mode emit, as node-ipc's
+// AppendRawValue appends the bytes of a raw-mode emit, as node-ipc's
 // Buffer.from(value, encoding): value is data, or event when data is nil. A
 // string is converted with encoding (utf8, hex, base64, base64url, ascii,
 // latin1/binary, utf16le/ucs2); []byte is sent as is; a slice or array of
 // integers is one byte per element. A value the encoding cannot represent is
 // an error, never a silent empty write.
-func appendRawValue(dst []byte, event string, data any, encoding string) ([]byte, error) {
+func AppendRawValue(dst []byte, event string, data any, encoding string) ([]byte, *Error) {
 	var value any = event
 	if data != nil {
 		value = data
 	}
 	start := len(dst)
-	var err error
+	var err *Error
 	switch v := value.(type) {
 	case string:
 		dst, err = appendEncodedString(dst, v, encoding)
@@ -34,16 +34,16 @@ func appendRawValue(dst []byte, event string, data any, encoding string) ([]byte
 		return dst[:start], err
 	}
 	if len(dst) == start {
-		return dst, &ProtocolError{Code: CodeInvalidRawPayload, Message: "raw emit of zero bytes"}
+		return dst, errorOf(CodeInvalidRaw, "raw emit of zero bytes")
 	}
 	return dst, nil
 }
 
-func rawErr(format string, args ...any) error {
-	return &ProtocolError{Code: CodeInvalidRawPayload, Message: fmt.Sprintf(format, args...)}
+func rawErr(format string, args ...any) *Error {
+	return errorOf(CodeInvalidRaw, fmt.Sprintf(format, args...))
 }
 
-func appendEncodedString(dst []byte, s, encoding string) ([]byte, error) {
+func appendEncodedString(dst []byte, s, encoding string) ([]byte, *Error) {
 	switch strings.ToLower(encoding) {
 	case "", "utf8", "utf-8":
 		return append(dst, s...), nil
@@ -85,7 +85,7 @@ func appendEncodedString(dst []byte, s, encoding string) ([]byte, error) {
 }
 
 // appendByteValues accepts a slice or array of integers, each 0..255.
-func appendByteValues(dst []byte, value any) ([]byte, error) {
+func appendByteValues(dst []byte, value any) ([]byte, *Error) {
 	v := reflect.ValueOf(value)
 	if v.Kind() != reflect.Slice && v.Kind() != reflect.Array {
 		return dst, rawErr("cannot send a %T in raw mode: want a string, []byte or a slice of byte values", value)

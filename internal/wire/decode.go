@@ -1,4 +1,4 @@
-package nodeipc
+package wire
 
 import (
 	"encoding/json"
@@ -6,11 +6,11 @@ import (
 	"unicode/utf8"
 )
 
-// maxJSONDepth bounds the nesting of arrays and objects in a received frame,
+// MaxDepth bounds the nesting of arrays and objects in a received frame,
 // so that no frame can exhaust the stack of the reader.
-const maxJSONDepth = 10000
+const MaxDepth = 10000
 
-// parseEnvelope reads one frame (without its delimiter): a JSON object whose
+// ParseEnvelope reads one frame (without its delimiter): a JSON object whose
 // "type" member is a non-empty string. It returns the event name and the raw
 // bytes of "data" (nil when absent), both slices of frame when the name has
 // no escapes, so the common case allocates nothing. Extra members, any member
@@ -18,22 +18,22 @@ const maxJSONDepth = 10000
 // wins, as with JSON.parse. Invalid JSON (including invalid UTF-8) gives
 // ERR_IPC_INVALID_JSON, a valid non-object ERR_IPC_INVALID_MESSAGE, and a
 // missing or non-string or empty type ERR_IPC_INVALID_EVENT.
-func parseEnvelope(frame []byte) (typ, data []byte, perr *ProtocolError) {
-	i := skipWS(frame, 0)
+func ParseEnvelope(frame []byte) (typ, data []byte, err *Error) {
+	i := SkipWS(frame, 0)
 	if i >= len(frame) {
-		return nil, nil, protoErr(CodeInvalidJSON, "empty frame")
+		return nil, nil, errorOf(CodeInvalidJSON, "empty frame")
 	}
 	if frame[i] != '{' {
-		end, ok := scanValue(frame, i, 0)
-		if !ok || skipWS(frame, end) != len(frame) {
+		end, ok := ScanValue(frame, i, 0)
+		if !ok || SkipWS(frame, end) != len(frame) {
 			return nil, nil, invalidJSON(frame)
 		}
-		return nil, nil, protoErr(CodeInvalidMessage, "message must be a JSON object")
+		return nil, nil, errorOf(CodeInvalidMessage, "message must be a JSON object")
 	}
 	var typStart, typEnd = -1, -1
 	typEscaped := false
 	typIsString := false
-	i = skipWS(frame, i+1)
+	i = SkipWS(frame, i+1)
 	if i < len(frame) && frame[i] == '}' {
 		i++
 	} else {
@@ -41,7 +41,7 @@ func parseEnvelope(frame []byte) (typ, data []byte, perr *ProtocolError) {
 			if i >= len(frame) || frame[i] != '"' {
 				return nil, nil, invalidJSON(frame)
 			}
-			keyEnd, keyEsc, ok := scanString(frame, i)
+			keyEnd, keyEsc, ok := ScanString(frame, i)
 			if !ok {
 				return nil, nil, invalidJSON(frame)
 			}
@@ -49,22 +49,22 @@ func parseEnvelope(frame []byte) (typ, data []byte, perr *ProtocolError) {
 			if keyEsc {
 				key = unescapeKey(frame[i:keyEnd])
 			}
-			i = skipWS(frame, keyEnd)
+			i = SkipWS(frame, keyEnd)
 			if i >= len(frame) || frame[i] != ':' {
 				return nil, nil, invalidJSON(frame)
 			}
-			i = skipWS(frame, i+1)
+			i = SkipWS(frame, i+1)
 			valStart := i
 			var valEnd int
 			if i < len(frame) && frame[i] == '"' {
 				var esc bool
-				valEnd, esc, ok = scanString(frame, i)
+				valEnd, esc, ok = ScanString(frame, i)
 				if string(key) == "type" {
 					typEscaped = esc
 					typIsString = true
 				}
 			} else {
-				valEnd, ok = scanValue(frame, i, 1)
+				valEnd, ok = ScanValue(frame, i, 1)
 				if string(key) == "type" {
 					typIsString = false
 				}
@@ -78,12 +78,12 @@ func parseEnvelope(frame []byte) (typ, data []byte, perr *ProtocolError) {
 			case "data":
 				data = frame[valStart:valEnd]
 			}
-			i = skipWS(frame, valEnd)
+			i = SkipWS(frame, valEnd)
 			if i >= len(frame) {
 				return nil, nil, invalidJSON(frame)
 			}
 			if frame[i] == ',' {
-				i = skipWS(frame, i+1)
+				i = SkipWS(frame, i+1)
 				continue
 			}
 			if frame[i] != '}' {
@@ -93,17 +93,17 @@ func parseEnvelope(frame []byte) (typ, data []byte, perr *ProtocolError) {
 			break
 		}
 	}
-	if skipWS(frame, i) != len(frame) {
+	if SkipWS(frame, i) != len(frame) {
 		return nil, nil, invalidJSON(frame)
 	}
 	if typStart < 0 {
-		return nil, nil, protoErr(CodeInvalidEvent, "message type is missing")
+		return nil, nil, errorOf(CodeInvalidEvent, "message type is missing")
 	}
 	if !typIsString {
-		return nil, nil, protoErr(CodeInvalidEvent, "message type must be a string")
+		return nil, nil, errorOf(CodeInvalidEvent, "message type must be a string")
 	}
 	if typEnd-typStart == 2 {
-		return nil, nil, protoErr(CodeInvalidEvent, "message type must not be empty")
+		return nil, nil, errorOf(CodeInvalidEvent, "message type must not be empty")
 	}
 	if typEscaped {
 		var s string
@@ -115,11 +115,11 @@ func parseEnvelope(frame []byte) (typ, data []byte, perr *ProtocolError) {
 	return frame[typStart+1 : typEnd-1], data, nil
 }
 
-func invalidJSON(frame []byte) *ProtocolError {
+func invalidJSON(frame []byte) *Error {
 	if !utf8.Valid(frame) {
-		return protoErr(CodeInvalidJSON, "frame is not valid UTF-8")
+		return errorOf(CodeInvalidJSON, "frame is not valid UTF-8")
 	}
-	return protoErr(CodeInvalidJSON, "frame is not valid JSON")
+	return errorOf(CodeInvalidJSON, "frame is not valid JSON")
 }
 
 func unescapeKey(quoted []byte) []byte {
@@ -130,7 +130,9 @@ func unescapeKey(quoted []byte) []byte {
 	return []byte(s)
 }
 
-func skipWS(b []byte, i int) int {
+// SkipWS returns the index of the first byte at or after i that is not JSON
+// whitespace (or len(b)).
+func SkipWS(b []byte, i int) int {
 	for i < len(b) {
 		switch b[i] {
 		case ' ', '\t', '\n', '\r':
@@ -142,10 +144,10 @@ func skipWS(b []byte, i int) int {
 	return i
 }
 
-// scanString validates the JSON string starting at b[i] (a '"') and returns
+// ScanString validates the JSON string starting at b[i] (a '"') and returns
 // the index after its closing quote and whether it holds escapes. Raw control
 // characters, bad escapes and invalid UTF-8 make it fail.
-func scanString(b []byte, i int) (end int, escaped, ok bool) {
+func ScanString(b []byte, i int) (end int, escaped, ok bool) {
 	i++
 	start := i
 	nonASCII := false
@@ -227,13 +229,13 @@ func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
 
-// scanValue validates the JSON value starting at b[i] and returns the index
+// ScanValue validates the JSON value starting at b[i] and returns the index
 // after it. depth counts the arrays and objects that enclose b[i]; a value
-// nested deeper than maxJSONDepth in all is refused. It keeps the containers
+// nested deeper than MaxDepth in all is refused. It keeps the containers
 // it is inside on a stack of its own rather than recursing, so a deeply
 // nested frame costs a byte per level, not a stack frame per level on the
 // reader's goroutine (which would grow to megabytes).
-func scanValue(b []byte, i, depth int) (int, bool) {
+func ScanValue(b []byte, i, depth int) (int, bool) {
 	var open [64]byte
 	stack := open[:0] // the containers entered: '{' or '['
 	for {
@@ -244,13 +246,13 @@ func scanValue(b []byte, i, depth int) (int, bool) {
 		var ok bool
 		switch c := b[i]; {
 		case c == '"':
-			i, _, ok = scanString(b, i)
+			i, _, ok = ScanString(b, i)
 		case c == '{' || c == '[':
-			if depth+len(stack) >= maxJSONDepth {
+			if depth+len(stack) >= MaxDepth {
 				return 0, false
 			}
 			stack = append(stack, c)
-			i = skipWS(b, i+1)
+			i = SkipWS(b, i+1)
 			if i < len(b) && b[i] == closerOf(c) {
 				stack = stack[:len(stack)-1]
 				i++
@@ -264,7 +266,7 @@ func scanValue(b []byte, i, depth int) (int, bool) {
 			}
 			continue // the container's first value
 		case c == '-' || c >= '0' && c <= '9':
-			i, ok = scanNumber(b, i)
+			i, ok = ScanNumber(b, i)
 		case c == 't':
 			i, ok = scanLiteral(b, i, "true")
 		case c == 'f':
@@ -282,7 +284,7 @@ func scanValue(b []byte, i, depth int) (int, bool) {
 				return i, true
 			}
 			top := stack[len(stack)-1]
-			i = skipWS(b, i)
+			i = SkipWS(b, i)
 			if i >= len(b) {
 				return 0, false
 			}
@@ -294,7 +296,7 @@ func scanValue(b []byte, i, depth int) (int, bool) {
 			if b[i] != ',' {
 				return 0, false
 			}
-			i = skipWS(b, i+1)
+			i = SkipWS(b, i+1)
 			if top == '{' {
 				if i, ok = scanKey(b, i); !ok {
 					return 0, false
@@ -319,18 +321,20 @@ func scanKey(b []byte, i int) (int, bool) {
 	if i >= len(b) || b[i] != '"' {
 		return 0, false
 	}
-	i, _, ok := scanString(b, i)
+	i, _, ok := ScanString(b, i)
 	if !ok {
 		return 0, false
 	}
-	i = skipWS(b, i)
+	i = SkipWS(b, i)
 	if i >= len(b) || b[i] != ':' {
 		return 0, false
 	}
-	return skipWS(b, i+1), true
+	return SkipWS(b, i+1), true
 }
 
-func scanNumber(b []byte, i int) (int, bool) {
+// ScanNumber validates the JSON number starting at b[i] and returns the
+// index after it.
+func ScanNumber(b []byte, i int) (int, bool) {
 	if b[i] == '-' {
 		i++
 	}
@@ -340,19 +344,13 @@ func scanNumber(b []byte, i int) (int, bool) {
 	if b[i] == '0' {
 		i++
 	} else if b[i] >= '1' && b[i] <= '9' {
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
+		i = digits(b, i)
 	} else {
 		return 0, false
 	}
 	if i < len(b) && b[i] == '.' {
-		i++
-		d := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == d {
+		d := i + 1
+		if i = digits(b, d); i == d {
 			return 0, false
 		}
 	}
@@ -362,14 +360,20 @@ func scanNumber(b []byte, i int) (int, bool) {
 			i++
 		}
 		d := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == d {
+		if i = digits(b, i); i == d {
 			return 0, false
 		}
 	}
 	return i, true
+}
+
+// digits returns the index of the first byte at or after i that is not a
+// decimal digit (or len(b)).
+func digits(b []byte, i int) int {
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	return i
 }
 
 func scanLiteral(b []byte, i int, lit string) (int, bool) {
