@@ -20,10 +20,10 @@ import (
 // pollWindow: when half the polls of a window or more did not pay (the
 // budget ran out, or the poller was taken off its processor for half the
 // budget or more, which is how a loaded machine shows), the connection
-// reads without polling for minOff, then tries a window again; each
-// window tried that does not pay doubles that time, up to maxOff. So on a
+// reads without polling for minOff, then tries retryWindow polls again;
+// each try that does not pay doubles that time, up to maxOff. So on a
 // machine busy with other work a connection reads like one that never
-// polls, but for one window of polls a second at most.
+// polls, but for retryWindow polls a second at most.
 //
 // A reader polls only while few connections of the process are busy (at
 // most half the processors' worth, one at least): a poller keeps a
@@ -61,8 +61,13 @@ const (
 	spinStopped // the connection is closed: never busy again
 )
 
-// pollWindow is how many polls are judged together.
-const pollWindow = 64
+// pollWindow is how many polls are judged together; retryWindow, how many
+// when polling is tried again after it was off (on a machine that stays
+// loaded, each try costs that many polls that do not pay).
+const (
+	pollWindow  = 64
+	retryWindow = 16
+)
 
 // minOff and maxOff bound how long a connection reads without polling
 // after a window of polls that did not pay, before it tries a window
@@ -119,7 +124,8 @@ func (s *spinner) read(p []byte, read func([]byte) (int, error)) (int, error) {
 }
 
 // learn counts a poll's outcome; at the end of a window of pollWindow
-// polls, polling goes off if half of them or more did not pay.
+// polls (retryWindow when trying again), polling goes off if half of them
+// or more did not pay.
 func (s *spinner) learn(outcome int) {
 	if outcome == pollCrowded {
 		return
@@ -128,7 +134,11 @@ func (s *spinner) learn(outcome int) {
 	if outcome == pollMissed {
 		s.misses++
 	}
-	if s.polls < pollWindow {
+	window := pollWindow
+	if s.retrying {
+		window = retryWindow
+	}
+	if s.polls < window {
 		return
 	}
 	s.off = 2*s.misses >= s.polls

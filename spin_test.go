@@ -229,10 +229,15 @@ func (sc *spinScript) read(round time.Duration, readyAt int) bool {
 	return false
 }
 
-// window makes reads until a window of polls is judged or polling is off,
-// each poll paying or not as pay says, and reports whether polling is off.
+// window makes the reads of a window of polls (pollWindow, or retryWindow
+// when polling is tried again), each poll paying or not as pay says, and
+// reports whether polling is off after it.
 func (sc *spinScript) window(round time.Duration, pay func(poll int) bool) bool {
-	for i := 0; i < pollWindow; i++ {
+	n := pollWindow
+	if sc.s.retrying || sc.s.off {
+		n = retryWindow
+	}
+	for i := 0; i < n; i++ {
 		readyAt := 0
 		if pay(i) {
 			readyAt = 1
@@ -279,7 +284,10 @@ func TestSpinnerStopsPollingWhenPollsDoNotPay(t *testing.T) {
 		sc.read(time.Microsecond, 1)
 		sc.clock.add(time.Millisecond)
 	}
-	if sc.window(time.Microsecond, always) {
+	for sc.s.retrying {
+		sc.read(time.Microsecond, 1)
+	}
+	if sc.s.off {
 		t.Fatal("polling off after a window where every poll paid")
 	}
 	for range 3 * pollWindow {
