@@ -1,7 +1,10 @@
 package nodeipc
 
 import (
+	"encoding/json"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/effeeea0/nodeipc/internal/wire"
@@ -83,6 +86,9 @@ func (s *Server) hello(sock *Socket, data []byte) {
 		return
 	}
 	ss := s.session(string(f.Session))
+	e := &sock.early
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	ss.mu.Lock()
 	old := ss.sock
 	ss.sock, ss.last = sock, sock
@@ -95,6 +101,7 @@ func (s *Server) hello(sock *Socket, data []byte) {
 	if ss.send.q.len() > 0 {
 		sock.conn.resend(ss.send.q.pending())
 	}
+	s.earlyToSession(sock, ss)
 	ss.mu.Unlock()
 	if old != nil && old != sock {
 		old.conn.close(true) // the session moved to a new connection
@@ -214,5 +221,116 @@ func (s *Server) expireSessions(now time.Time) {
 		if n > 0 {
 			s.publishErr(last, &UnsentError{Frames: n, Reason: "the client's session did not come back within AckSessionTimeout"})
 		}
+	}
+}
+
+// earlyQueue holds what a server with acknowledged delivery emits to a new
+// connection before the client's first frame: a client with Acks sends its
+// hello first, and what the server emitted from its connect handler belongs
+// in that session's acknowledged stream, not in plain frames that a broken
+// connection could lose without a trace. The first frame decides: after a
+// hello the held frames become the session's first numbered messages; after
+// anything else, or with no frame within AckTimeout, they go out as they
+// are (a plain node-ipc client). Frames still held when the connection ends
+// are reported unsent.
+type earlyQueue struct {
+	decided atomic.Bool // set under mu; read alone on the receive path
+	mu      sync.Mutex
+	frames  []byte // plain frames, back to back
+	n       int    // frames held
+	timer   *time.Timer
+}
+
+// holdEarly keeps frame for sock while its client has not yet sent its
+// first frame, and reports whether it did (with an error when the frame is
+// refused: the connection closing, or MaxPendingBytes held already).
+func (s *Server) holdEarly(sock *Socket, frame []byte) (bool, error) {
+	if s.acks == nil || sock.conn == nil || sock.server != s || sock.early.decided.Load() {
+		return false, nil
+	}
+	e := &sock.early
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.decided.Load() {
+		return false, nil
+	}
+	if !sock.conn.isOpen() {
+		return true, ErrClosed
+	}
+	if limit := s.cfg.MaxPendingBytes; limit > 0 && len(e.frames)+len(frame) > limit {
+		return true, protoErr(CodeBackpressure, fmt.Sprintf("%d bytes wait for the client's first frame (with Acks, emits to a new connection wait for its hello) and MaxPendingBytes is %d", len(e.frames), limit))
+	}
+	if e.timer == nil {
+		wait := s.cfg.AckTimeout
+		if wait <= 0 {
+			wait = DefaultAckTimeout
+		}
+		e.timer = time.AfterFunc(wait, func() { s.earlyPlain(sock) })
+	}
+	e.frames = append(e.frames, frame...)
+	e.n++
+	return true, nil
+}
+
+// earlyPlain sends what was held for sock as plain frames: its client's
+// first frame was not a hello, or none came within AckTimeout.
+func (s *Server) earlyPlain(sock *Socket) {
+	e := &sock.early
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.decided.Load() {
+		return
+	}
+	e.decided.Store(true)
+	e.stopTimer()
+	if e.n > 0 && sock.conn.resend(e.frames) {
+		e.frames, e.n = nil, 0
+	}
+}
+
+// earlyToSession makes what was held for sock the first numbered messages
+// of ss's stream, after the messages sent again. e.mu and ss.mu are held.
+func (s *Server) earlyToSession(sock *Socket, ss *serverSession) {
+	e := &sock.early
+	if e.decided.Load() {
+		return
+	}
+	e.decided.Store(true)
+	e.stopTimer()
+	frames := e.frames
+	for len(frames) > 0 {
+		i := wire.Index(frames, s.rules.delim)
+		frame := frames[:i]
+		frames = frames[i+len(s.rules.delim):]
+		var err error
+		if typ, data, perr := wire.ParseEnvelope(frame); perr != nil {
+			err = perr
+		} else {
+			err = ss.send.emit(s.rules, string(typ), json.RawMessage(data), s.cfg.MaxOutboxBytes, sock.conn)
+		}
+		if err != nil {
+			s.publishErr(sock, &UnsentError{Frames: e.n, Reason: "held for the client's hello, they could not join its session: " + err.Error()})
+			break
+		}
+		e.n--
+	}
+	e.frames, e.n = nil, 0
+}
+
+// takeEarly ends the hold on sock's connection, which ended, and returns
+// how many frames were still held.
+func (e *earlyQueue) takeEarly() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.decided.Store(true)
+	e.stopTimer()
+	n := e.n
+	e.frames, e.n = nil, 0
+	return n
+}
+
+func (e *earlyQueue) stopTimer() {
+	if e.timer != nil {
+		e.timer.Stop()
 	}
 }

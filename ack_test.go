@@ -109,6 +109,9 @@ func TestAcksServerToClientAcrossAReconnect(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The emits came before the client's hello: they wait for it and join
+	// its session's stream.
+	waitUntil(t, "the client's session", func() bool { return first.Session() != "" })
 	first.Abort() // cut the connection with messages in flight
 	close(hold)
 	recv(t, connected, "reconnect")
@@ -125,6 +128,97 @@ func TestAcksServerToClientAcrossAReconnect(t *testing.T) {
 		t.Fatalf("the client delivered %d of %d (%v)", got, n, err)
 	}
 	_ = c
+}
+
+// A server with Acks holds what it emits to a new connection until the
+// client's first frame: a client with Acks gets those emits as numbered
+// messages of its session (its hello comes first); a plain client gets them
+// as plain frames as soon as it sends anything else, or after AckTimeout if
+// it sends nothing; a connection that ends first has them reported unsent.
+func TestAcksServerEmitsFromConnectWaitForTheFirstFrame(t *testing.T) {
+	// start starts a server with Acks that emits three events from its
+	// connect handler, and reports the frames it says were never sent.
+	start := func(ackTimeout time.Duration) (string, <-chan int) {
+		cfg := ackConfig()
+		cfg.AckTimeout = ackTimeout
+		unsent := make(chan int, 4)
+		_, addr := startServer(t, "tcp", cfg, func(s *nodeipc.Server) {
+			s.On("connect", func(m *nodeipc.Message) {
+				for i := range 3 {
+					if err := s.Emit(m.Socket, "early", map[string]int{"n": i}); err != nil {
+						t.Errorf("emit %d: %v", i, err)
+					}
+				}
+			})
+			s.On("error", func(m *nodeipc.Message) {
+				var ue *nodeipc.UnsentError
+				if errors.As(m.Err, &ue) {
+					unsent <- ue.Frames
+				}
+			})
+		})
+		return addr, unsent
+	}
+	readPlain := func(t *testing.T, conn net.Conn) {
+		t.Helper()
+		r := bufio.NewReader(conn)
+		for i := range 3 {
+			line, err := r.ReadString('\f')
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := fmt.Sprintf(`{"type":"early","data":{"n":%d}}`+"\f", i); line != want {
+				t.Fatalf("got %q, want the plain frame %q", line, want)
+			}
+		}
+	}
+	// Here only a first frame can release what is held.
+	addr, unsent := start(time.Hour)
+
+	t.Run("a client with acks", func(t *testing.T) {
+		got := make(chan *nodeipc.Message, 3)
+		_, connected := startClient(t, "tcp", addr, ackConfig(), func(c *nodeipc.Client) {
+			c.On("early", func(m *nodeipc.Message) { got <- m })
+		})
+		recv(t, connected, "connect")
+		for i := range 3 {
+			m := recv(t, got, "an early emit")
+			if m.Seq != uint64(i+1) || m.Session == "" {
+				t.Fatalf("early emit %d arrived as seq %d of session %q, want a numbered message", i, m.Seq, m.Session)
+			}
+		}
+	})
+
+	t.Run("a plain client that sends first", func(t *testing.T) {
+		conn := dialRaw(t, "tcp", addr)
+		if _, err := conn.Write([]byte(`{"type":"hi","data":{}}` + "\f")); err != nil {
+			t.Fatal(err)
+		}
+		readPlain(t, conn)
+	})
+
+	t.Run("a connection that ends first", func(t *testing.T) {
+		conn := dialRaw(t, "tcp", addr)
+		_ = conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if n, err := conn.Read(make([]byte, 1)); n != 0 || err == nil {
+			t.Fatalf("read %d bytes (%v) before the client sent anything", n, err)
+		}
+		conn.Close()
+		if n := recv(t, unsent, "the unsent report"); n != 3 {
+			t.Fatalf("%d reported unsent, want 3", n)
+		}
+	})
+
+	t.Run("a plain client that only listens", func(t *testing.T) {
+		const wait = 300 * time.Millisecond
+		addr, _ := start(wait)
+		conn := dialRaw(t, "tcp", addr)
+		began := time.Now()
+		readPlain(t, conn)
+		if waited := time.Since(began); waited < wait {
+			t.Fatalf("the frames came after %v, before AckTimeout (%v) without a first frame", waited, wait)
+		}
+	})
 }
 
 // A client with acknowledgements refuses a server that does not

@@ -143,7 +143,10 @@ type Config struct {
 	// (ERR_IPC_ACKS_UNSUPPORTED). See PROTOCOL.md.
 	Acks bool
 	// AckTimeout is how long a client waits for the server's answer to its
-	// hello on each connection; 0 means DefaultAckTimeout.
+	// hello on each connection, and how long a server holds what it emits
+	// to a new connection whose client has sent nothing yet (a client with
+	// Acks sends its hello first; see Socket.Session); 0 means
+	// DefaultAckTimeout.
 	AckTimeout time.Duration
 	// AckSessionTimeout is how long a server keeps the unacknowledged
 	// messages of a client whose connection ended; 0 means

@@ -132,19 +132,28 @@ func (c *conn) enqueue(frame []byte) error {
 	return nil
 }
 
+// isOpen reports whether the connection still takes frames.
+func (c *conn) isOpen() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state == connOpen
+}
+
 // resend queues frames that must go out whatever MaxPendingBytes says: the
 // messages acknowledged delivery sends again, which its own bound (the
-// outbox's) has admitted already.
-func (c *conn) resend(frames []byte) {
+// outbox's) has admitted already. It reports false, queuing nothing, when
+// the connection is no longer open.
+func (c *conn) resend(frames []byte) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.state != connOpen {
-		return
+		return false
 	}
 	if len(c.pending) == 0 {
 		c.cond.Signal()
 	}
 	c.pending = append(c.pending, frames...)
+	return true
 }
 
 // writeNow makes one non-blocking write of b from the calling goroutine,

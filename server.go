@@ -391,7 +391,11 @@ func (s *Server) serve(sock *Socket) {
 		// Its unacknowledged messages wait for the session to come back.
 		s.departed(sock)
 	} else if connected {
-		if unsent, lost := c.takeUnsent(); len(unsent) > 0 || lost > 0 {
+		unsent, lost := c.takeUnsent()
+		if s.acks != nil {
+			lost += sock.early.takeEarly() // held for a first frame that never came
+		}
+		if len(unsent) > 0 || lost > 0 {
 			s.publishErr(sock, &UnsentError{Frames: countFrames(unsent, s.rules) + lost, Reason: "the connection ended before they were written"})
 		}
 	}
@@ -420,6 +424,9 @@ func (s *Server) deliver(sock *Socket, typ, data []byte, owned bool) {
 	if s.rules.raw {
 		s.events.emit(&Message{Type: "data", Data: append(json.RawMessage(nil), data...), Socket: sock})
 		return
+	}
+	if s.acks != nil && sock.conn != nil && !sock.early.decided.Load() && string(typ) != EventHello {
+		s.earlyPlain(sock) // not a client with Acks: what was held goes out plain
 	}
 	if s.cfg.IdentifyPeer && !isExtension(typ) {
 		identify(sock, data)
@@ -648,6 +655,12 @@ func (s *Server) Emit(to *Socket, event string, data any) error {
 	if s.logPayloads {
 		s.cfg.log("dispatching event to socket", event, data)
 	}
+	if held, err := s.holdEarly(to, frame); held {
+		return err
+	}
+	if ss := to.ses.Load(); ss != nil && to.server == s {
+		return s.emitAcked(ss, event, data) // the client's hello came meanwhile
+	}
 	return s.sendFrame(to, frame)
 }
 
@@ -677,6 +690,10 @@ func (s *Server) Broadcast(event string, data any) error {
 		var err error
 		if ss := sock.ses.Load(); ss != nil {
 			err = s.emitAcked(ss, event, data) // numbered for its session
+		} else if held, herr := s.holdEarly(sock, frame); held {
+			err = herr
+		} else if ss := sock.ses.Load(); ss != nil {
+			err = s.emitAcked(ss, event, data) // its hello came meanwhile
 		} else {
 			err = sock.conn.enqueue(frame)
 		}

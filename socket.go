@@ -20,6 +20,7 @@ type Socket struct {
 	id     atomic.Value                  // string set by IdentifyPeer or SetID
 	seq    uint64                        // order of acceptance
 	ses    atomic.Pointer[serverSession] // the client's session, with acknowledged delivery
+	early  earlyQueue                    // with acknowledged delivery: emits before the client's first frame
 }
 
 // PeerCred is the identity of a local (Unix socket) peer as the kernel
@@ -117,8 +118,11 @@ func sameAddr(a, b net.Addr) bool { return b != nil && a.String() == b.String() 
 
 // Session returns the session of the client on this socket for
 // acknowledged delivery (Config.Acks), once its hello has been answered; ""
-// before, or without acknowledgements. Server.Emit to a socket without a
-// session sends a plain frame.
+// before, or without acknowledgements. A server with Acks holds its emits
+// to a new connection until the client's first frame says which it is (a
+// client with Acks sends its hello first): they join the session's
+// acknowledged stream, or go out as plain frames to a client that sent
+// something else or nothing within AckTimeout.
 func (s *Socket) Session() string {
 	if ss := s.ses.Load(); ss != nil {
 		return ss.recv.session // set when the session is made, never changed
