@@ -605,22 +605,12 @@ func structDecoder(t reflect.Type, building map[reflect.Type]*typeDecoder) func(
 	var fields []fieldDecoder
 	for i := range t.NumField() {
 		sf := t.Field(i)
-		if sf.Anonymous {
+		name, _, use, ok := jsonField(sf)
+		if !ok {
 			return nil
 		}
-		if !sf.IsExported() {
+		if !use {
 			continue
-		}
-		tag := sf.Tag.Get("json")
-		if tag == "-" {
-			continue
-		}
-		name, opts, _ := strings.Cut(tag, ",")
-		if tagHas(opts, "string") {
-			return nil
-		}
-		if !validTagName(name) {
-			name = sf.Name
 		}
 		for _, f := range fields {
 			if f.name == name {

@@ -274,22 +274,12 @@ func structEncoder(t reflect.Type, building map[reflect.Type]*typeEncoder) func(
 	var names []string
 	for i := range t.NumField() {
 		sf := t.Field(i)
-		if sf.Anonymous {
+		name, opts, use, ok := jsonField(sf)
+		if !ok {
 			return nil
 		}
-		if !sf.IsExported() {
+		if !use {
 			continue
-		}
-		tag := sf.Tag.Get("json")
-		if tag == "-" {
-			continue
-		}
-		name, opts, _ := strings.Cut(tag, ",")
-		if tagHas(opts, "string") {
-			return nil
-		}
-		if !validTagName(name) {
-			name = sf.Name
 		}
 		if slices.Contains(names, name) {
 			return nil
@@ -337,4 +327,27 @@ func isEmptyValue(v reflect.Value) bool {
 		return v.IsZero()
 	}
 	return false
+}
+
+// jsonField reads a struct field as encoding/json does: its member name
+// (the tag's, or the field's own) and the tag's options; use is false for a
+// field encoding/json passes over (unexported, or tagged "-"), and ok is
+// false for one the value codecs leave to encoding/json (an embedded field,
+// or the ",string" option).
+func jsonField(sf reflect.StructField) (name, opts string, use, ok bool) {
+	if sf.Anonymous {
+		return "", "", false, false
+	}
+	tag := sf.Tag.Get("json")
+	if !sf.IsExported() || tag == "-" {
+		return "", "", false, true
+	}
+	name, opts, _ = strings.Cut(tag, ",")
+	if tagHas(opts, "string") {
+		return "", "", false, false
+	}
+	if !validTagName(name) {
+		name = sf.Name
+	}
+	return name, opts, true, true
 }

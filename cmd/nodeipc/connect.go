@@ -324,41 +324,39 @@ func connect(ctx context.Context, g *globals, e *endpoint, cmd *cobra.Command, l
 		typing = cmd.ErrOrStderr()
 		fmt.Fprintln(typing, `nodeipc: type events, one a line: EVENT, EVENT JSON or {"type":EVENT,"data":JSON}; `+endOfInput+` ends`)
 	}
-	lines := make(chan error, 1)
-	go func() { lines <- sendLines(pe, in, e.raw, typing) }()
+	var linesErr error
+	linesDone := make(chan struct{})
+	go func() { linesErr = sendLines(pe, in, e.raw, typing); close(linesDone) }()
 
-	result := func() error {
+	// until waits for ch unless the session ends first (a signal, the
+	// connection gone, enough frames received): then ended is true, with
+	// the session's result.
+	until := func(ch <-chan struct{}) (ended bool, err error) {
 		select {
 		case <-ctx.Done():
-			return stopped(ctx)
+			return true, stopped(ctx)
 		case <-s.ended:
-			return s.why()
+			return true, s.why()
 		case <-enough:
-			return nil
-		case err := <-lines:
-			if err != nil {
-				return err
-			}
+			return true, nil
+		case <-ch:
+			return false, nil
+		}
+	}
+	result := func() error {
+		if ended, err := until(linesDone); ended {
+			return err
+		}
+		if linesErr != nil {
+			return linesErr
 		}
 		// Stdin has ended: what was sent goes out once connected.
-		select {
-		case <-ctx.Done():
-			return stopped(ctx)
-		case <-s.ended:
-			return s.why()
-		case <-enough:
-			return nil
-		case <-s.up:
+		if ended, err := until(s.up); ended {
+			return err
 		}
 		if count > 0 {
-			select {
-			case <-ctx.Done():
-				return stopped(ctx)
-			case <-s.ended:
-				return s.why()
-			case <-enough:
-				return nil
-			}
+			_, err := until(nil) // wait for the frames counted, or the end
+			return err
 		}
 		select {
 		case <-ctx.Done():
