@@ -88,17 +88,7 @@ var (
 	jsonNumberT      = reflect.TypeFor[json.Number]()
 )
 
-func decoderOf(t reflect.Type) *typeDecoder {
-	if td, ok := decoderCache.Load(t); ok {
-		return td.(*typeDecoder)
-	}
-	building := map[reflect.Type]*typeDecoder{}
-	td := buildDecoder(t, building)
-	for bt, b := range building {
-		decoderCache.LoadOrStore(bt, b)
-	}
-	return td
-}
+func decoderOf(t reflect.Type) *typeDecoder { return cachedOf(&decoderCache, t, buildDecoder) }
 
 // buildDecoder makes the decoder of t; building holds those being made,
 // so that a recursive type refers to its own.

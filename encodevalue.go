@@ -60,16 +60,20 @@ var (
 	base64StdEncoder = base64.StdEncoding
 )
 
-func encoderOf(t reflect.Type) *typeEncoder {
-	if te, ok := encoderCache.Load(t); ok {
-		return te.(*typeEncoder)
+func encoderOf(t reflect.Type) *typeEncoder { return cachedOf(&encoderCache, t, buildEncoder) }
+
+// cachedOf returns the codec of t from cache, building it (and those of the
+// types it contains, recursive ones included) on first use.
+func cachedOf[C any](cache *sync.Map, t reflect.Type, build func(reflect.Type, map[reflect.Type]*C) *C) *C {
+	if c, ok := cache.Load(t); ok {
+		return c.(*C)
 	}
-	building := map[reflect.Type]*typeEncoder{}
-	te := buildEncoder(t, building)
+	building := map[reflect.Type]*C{}
+	c := build(t, building)
 	for bt, b := range building {
-		encoderCache.LoadOrStore(bt, b)
+		cache.LoadOrStore(bt, b)
 	}
-	return te
+	return c
 }
 
 func marshals(t reflect.Type) bool {
