@@ -1,7 +1,7 @@
 // The companion of a node-ipc client (ipc.of[id]).
 
 import { Inbox, newSession, Outbox, receiveMessage, Serial } from './acks.js';
-import { Core } from './core.js';
+import { Companion, Core } from './core.js';
 import { codes, IPCError } from './errors.js';
 import { Requester } from './requests.js';
 import { checkEndpoint, encoder, events, helloVersion, isCount, isObject, isOpen, isSessionId } from './wire.js';
@@ -11,7 +11,7 @@ import { checkEndpoint, encoder, events, helloVersion, isCount, isObject, isOpen
  * node-ipc client, over the client's own connection. Make one with
  * attachClient.
  */
-export class CompanionClient {
+export class CompanionClient extends Companion {
   #core;
   #requester;
   /** @type {'off' | 'down' | 'hello' | 'answered' | 'ready' | 'failed'} */
@@ -36,7 +36,9 @@ export class CompanionClient {
    */
   constructor(client, options) {
     checkEndpoint(client, 'client');
-    const core = this.#core = new Core(client, options);
+    const core = new Core(client, options);
+    super(core);
+    this.#core = core;
     const o = core.options;
     this.#requester = new Requester({ maxInFlight: o.maxInFlight, timeout: o.timeout, stats: core.stats });
     this.#outbox = new Outbox(o.maxOutboxBytes, encoder(client), core.stats);
@@ -78,51 +80,6 @@ export class CompanionClient {
       watch: (onClose) => socket.once('close', onClose),
       write: (d) => client.emit(events.request, d),
     }, event, data, options);
-  }
-
-  /**
-   * handle registers the handler of requests for event: its result (or the
-   * value its promise resolves to) is the reply; an error it throws is
-   * answered with {code, message} (the error's code if it is a non-empty
-   * string, else ERR_IPC_HANDLER_FAILED). One handler per event.
-   * @param {string} event
-   * @param {(data: any) => unknown} handler
-   */
-  handle(event, handler) {
-    this.#core.responder.handle(event, handler);
-    return this;
-  }
-
-  /**
-   * unhandle removes the request handler of event.
-   * @param {string} event
-   */
-  unhandle(event) {
-    this.#core.responder.unhandle(event);
-    return this;
-  }
-
-  /**
-   * on registers a handler of acknowledged messages of event, called as
-   * handler(data, {session, seq}) in the stream's order; the next message
-   * waits for the promise it returns. Messages of an event with no such
-   * handler are published on the node-ipc client as ordinary events.
-   * @param {string} event
-   * @param {(data: any, info: {session: string, seq: number}) => unknown} handler
-   */
-  on(event, handler) {
-    this.#core.on(event, handler);
-    return this;
-  }
-
-  /**
-   * off removes a handler registered with on (all of event's without one).
-   * @param {string} event
-   * @param {Function} [handler]
-   */
-  off(event, handler) {
-    this.#core.off(event, handler);
-    return this;
   }
 
   /**

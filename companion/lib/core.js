@@ -155,3 +155,65 @@ export class Core {
     return n;
   }
 }
+
+/**
+ * Companion is what a companion of either role offers the same way:
+ * request handlers and handlers of acknowledged messages. A client's
+ * handlers are called as handler(data) and handler(data, {session, seq}); a
+ * server's get the node-ipc socket after data: handler(data, socket) and
+ * handler(data, socket, {session, seq}).
+ */
+export class Companion {
+  #core;
+
+  /** @param {Core} core */
+  constructor(core) {
+    this.#core = core;
+  }
+
+  /**
+   * handle registers the handler of requests for event: its result (or the
+   * value its promise resolves to) is the reply; an error it throws is
+   * answered with {code, message} (the error's code if it is a non-empty
+   * string, else ERR_IPC_HANDLER_FAILED). One handler per event.
+   * @param {string} event
+   * @param {(...args: any[]) => unknown} handler
+   */
+  handle(event, handler) {
+    this.#core.responder.handle(event, handler);
+    return this;
+  }
+
+  /**
+   * unhandle removes the request handler of event.
+   * @param {string} event
+   */
+  unhandle(event) {
+    this.#core.responder.unhandle(event);
+    return this;
+  }
+
+  /**
+   * on registers a handler of acknowledged messages of event, called in
+   * the stream's order (each client's stream, on a server); the next
+   * message of that stream waits for the promise it returns. Messages of an
+   * event with no such handler are published on the node-ipc endpoint as
+   * ordinary events.
+   * @param {string} event
+   * @param {(...args: any[]) => unknown} handler
+   */
+  on(event, handler) {
+    this.#core.on(event, handler);
+    return this;
+  }
+
+  /**
+   * off removes a handler registered with on (all of event's without one).
+   * @param {string} event
+   * @param {Function} [handler]
+   */
+  off(event, handler) {
+    this.#core.off(event, handler);
+    return this;
+  }
+}

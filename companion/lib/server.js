@@ -1,7 +1,7 @@
 // The companion of a node-ipc server (ipc.server).
 
 import { Inbox, newSession, Outbox, receiveMessage, Serial } from './acks.js';
-import { Core } from './core.js';
+import { Companion, Core } from './core.js';
 import { codes, IPCError } from './errors.js';
 import { Requester } from './requests.js';
 import {
@@ -23,7 +23,7 @@ import {
  * CompanionServer adds request/response and acknowledged delivery to a
  * node-ipc server. Make one with attachServer.
  */
-export class CompanionServer {
+export class CompanionServer extends Companion {
   #core;
   #requester;
   #udp;
@@ -44,7 +44,9 @@ export class CompanionServer {
    */
   constructor(server, options) {
     checkEndpoint(server, 'server');
-    const core = this.#core = new Core(server, options);
+    const core = new Core(server, options);
+    super(core);
+    this.#core = core;
     const o = core.options;
     this.#udp = isUDP(server);
     this.#encode = encoder(server);
@@ -96,50 +98,6 @@ export class CompanionServer {
       watch: (onClose) => socket.once('close', onClose),
       write: (d) => server.emit(socket, events.request, d),
     }, event, data, options);
-  }
-
-  /**
-   * handle registers the handler of requests for event, called as
-   * handler(data, socket); see CompanionClient.handle.
-   * @param {string} event
-   * @param {(data: any, socket: any) => unknown} handler
-   */
-  handle(event, handler) {
-    this.#core.responder.handle(event, handler);
-    return this;
-  }
-
-  /**
-   * unhandle removes the request handler of event.
-   * @param {string} event
-   */
-  unhandle(event) {
-    this.#core.responder.unhandle(event);
-    return this;
-  }
-
-  /**
-   * on registers a handler of acknowledged messages of event, called as
-   * handler(data, socket, {session, seq}) in each client stream's order; the
-   * next message of that stream waits for the promise it returns. Messages
-   * of an event with no such handler are published on the node-ipc server
-   * as ordinary events (data, socket, {session, seq}).
-   * @param {string} event
-   * @param {(data: any, socket: any, info: {session: string, seq: number}) => unknown} handler
-   */
-  on(event, handler) {
-    this.#core.on(event, handler);
-    return this;
-  }
-
-  /**
-   * off removes a handler registered with on (all of event's without one).
-   * @param {string} event
-   * @param {Function} [handler]
-   */
-  off(event, handler) {
-    this.#core.off(event, handler);
-    return this;
   }
 
   /**
