@@ -340,6 +340,16 @@ func ackRestarts(t *testing.T, lib int, network string, durable bool, restarts, 
 		server = startGoWorker(t, spec)
 	}
 	send()
+	// The companion's flush waits for what was emitted: every send loop
+	// (each yields, and the last may still run) must be done first.
+	for range restarts + 1 {
+		client.until("sent", 2*time.Minute, func(e event) {
+			switch e.str("ev") {
+			case "emitError", "error":
+				t.Fatalf("the node client reported %v", e)
+			}
+		})
+	}
 	client.send(map[string]any{"cmd": "flush"})
 	client.until("flushed", 2*time.Minute, func(e event) {
 		switch e.str("ev") {

@@ -57,6 +57,8 @@ describe('acknowledged delivery', { concurrency: 3 }, () => {
         server = await startPeer(t, `server ${s} (${round + 2})`, serverOpts);
       }
       client.send({ cmd: 'send', count: perRound, yieldEvery: 10 });
+      // flush waits for what was emitted: the last send loop, which yields, must be done.
+      await client.next('sent', (e) => e.last === perRound * (restarts + 1));
       client.send({ cmd: 'flush' });
       const flushed = await client.next('flushed');
       assert.equal(flushed.ev, 'flushed');
@@ -88,6 +90,8 @@ describe('acknowledged delivery', { concurrency: 3 }, () => {
         server = await startPeer(t, `server ${l} (${round + 2})`, serverOpts);
       }
       client.send({ cmd: 'send', count: perRound, yieldEvery: 10 });
+      // flush waits for what was emitted: the last send loop, which yields, must be done.
+      await client.next('sent', (e) => e.last === perRound * (restarts + 1));
       client.send({ cmd: 'flush' });
       await client.next('flushed');
       const st = await client.stats();
