@@ -93,14 +93,10 @@ func decoderOf(t reflect.Type) *typeDecoder { return cachedOf(&decoderCache, t, 
 // buildDecoder makes the decoder of t; building holds those being made,
 // so that a recursive type refers to its own.
 func buildDecoder(t reflect.Type, building map[reflect.Type]*typeDecoder) *typeDecoder {
-	if td, ok := decoderCache.Load(t); ok {
-		return td.(*typeDecoder)
-	}
-	if td, ok := building[t]; ok {
+	td, done := started(&decoderCache, building, t)
+	if done {
 		return td
 	}
-	td := &typeDecoder{}
-	building[t] = td
 	if t.Implements(jsonUnmarshalerT) || reflect.PointerTo(t).Implements(jsonUnmarshalerT) ||
 		t.Implements(textUnmarshalerT) || reflect.PointerTo(t).Implements(textUnmarshalerT) || t == jsonNumberT {
 		return td

@@ -62,6 +62,20 @@ var (
 
 func encoderOf(t reflect.Type) *typeEncoder { return cachedOf(&encoderCache, t, buildEncoder) }
 
+// started returns t's codec from cache or from those being built (done),
+// or else a new one, now among those being built.
+func started[C any](cache *sync.Map, building map[reflect.Type]*C, t reflect.Type) (c *C, done bool) {
+	if c, ok := cache.Load(t); ok {
+		return c.(*C), true
+	}
+	if c, ok := building[t]; ok {
+		return c, true
+	}
+	c = new(C)
+	building[t] = c
+	return c, false
+}
+
 // cachedOf returns the codec of t from cache, building it (and those of the
 // types it contains, recursive ones included) on first use.
 func cachedOf[C any](cache *sync.Map, t reflect.Type, build func(reflect.Type, map[reflect.Type]*C) *C) *C {
@@ -84,14 +98,10 @@ func marshals(t reflect.Type) bool {
 // buildEncoder makes the encoder of t; building holds those being made,
 // so that a recursive type refers to its own.
 func buildEncoder(t reflect.Type, building map[reflect.Type]*typeEncoder) *typeEncoder {
-	if te, ok := encoderCache.Load(t); ok {
-		return te.(*typeEncoder)
-	}
-	if te, ok := building[t]; ok {
+	te, done := started(&encoderCache, building, t)
+	if done {
 		return te
 	}
-	te := &typeEncoder{}
-	building[t] = te
 	if t.Kind() != reflect.Interface && marshals(t) || t == jsonNumberT {
 		return te
 	}
