@@ -28,33 +28,12 @@ func init() { workers["ackserver"] = ackServerWorker }
 func ackServerWorker(arg string) int {
 	parts := strings.SplitN(arg, "|", 4)
 	durable, network, address, logPath := parts[0] == "yes", parts[1], parts[2], parts[3]
-	log, delivered, err := acklog.Open(logPath)
+	srv, err := acklog.Server(durable, network, address, logPath, "n",
+		func(m *nodeipc.Message) ([]byte, error) { return m.Data, nil }, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	cfg := nodeipc.DefaultConfig()
-	cfg.Silent = true
-	cfg.Acks = true
-	if durable {
-		cfg.AckDelivered = func(session string) (uint64, bool) {
-			n, ok := delivered[session]
-			return n, ok
-		}
-	}
-	srv, err := nodeipc.NewServer(network, address, &cfg)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	srv.On("n", func(m *nodeipc.Message) {
-		// The record and the effect are one write (a torn one is dropped
-		// at the next start).
-		if err := log.Record(m.Session, m.Seq, m.Data); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-	})
 	if err := srv.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -51,42 +51,24 @@ func ackServerWorker(arg string) int {
 		return 2
 	}
 	durable, network, address, logPath := parts[0] == "yes", parts[1], parts[2], parts[3]
-	log, delivered, err := acklog.Open(logPath)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	cfg := nodeipc.DefaultConfig()
-	cfg.Silent = true
-	cfg.Acks = true
-	if durable {
-		cfg.AckDelivered = func(session string) (uint64, bool) {
-			n, ok := delivered[session]
-			return n, ok
-		}
-	}
-	srv, err := nodeipc.NewServer(network, address, &cfg)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
 	count := 0
-	srv.On("m", func(m *nodeipc.Message) {
-		var d struct{ K uint64 }
-		if err := m.Decode(&d); err != nil {
-			fmt.Fprintln(os.Stderr, "message", m.Seq, "of", m.Session, err)
-			os.Exit(1)
-		}
-		// The record and the effect are one write (a torn one is dropped
-		// at the next start).
-		if err := log.Record(m.Session, m.Seq, []byte(strconv.FormatUint(d.K, 10))); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		if count++; count%100 == 0 {
-			fmt.Printf("progress %d\n", count)
-		}
-	})
+	srv, err := acklog.Server(durable, network, address, logPath, "m",
+		func(m *nodeipc.Message) ([]byte, error) {
+			var d struct{ K uint64 }
+			if err := m.Decode(&d); err != nil {
+				return nil, err
+			}
+			return []byte(strconv.FormatUint(d.K, 10)), nil
+		},
+		func() {
+			if count++; count%100 == 0 {
+				fmt.Printf("progress %d\n", count)
+			}
+		})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	srv.On("error", func(m *nodeipc.Message) { fmt.Fprintln(os.Stderr, "error:", m.Err) })
 	if err := srv.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -10,6 +10,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/effeeea0/nodeipc"
 )
 
 // Log is an open record.
@@ -50,4 +52,46 @@ func Open(path string) (*Log, map[string]uint64, error) {
 func (l *Log) Record(session string, seq uint64, data []byte) error {
 	_, err := fmt.Fprintf(l.f, "%s %d %s\n", session, seq, data)
 	return err
+}
+
+// Server returns a server with acknowledged delivery on network and address
+// that records each message of event in the record at logPath (its data as
+// value returns it) before deliver is called; a durable one answers
+// AckDelivered from that record, so that a restart delivers nothing twice.
+// A failed record ends the process: the receiver must not acknowledge what
+// it did not keep.
+func Server(durable bool, network, address, logPath, event string, value func(*nodeipc.Message) ([]byte, error), deliver func()) (*nodeipc.Server, error) {
+	log, delivered, err := Open(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cfg := nodeipc.DefaultConfig()
+	cfg.Silent = true
+	cfg.Acks = true
+	if durable {
+		cfg.AckDelivered = func(session string) (uint64, bool) {
+			n, ok := delivered[session]
+			return n, ok
+		}
+	}
+	srv, err := nodeipc.NewServer(network, address, &cfg)
+	if err != nil {
+		return nil, err
+	}
+	srv.On(event, func(m *nodeipc.Message) {
+		v, err := value(m)
+		if err == nil {
+			// The record and the effect are one write (a torn one is
+			// dropped at the next start).
+			err = log.Record(m.Session, m.Seq, v)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "message", m.Seq, "of", m.Session+":", err)
+			os.Exit(1)
+		}
+		if deliver != nil {
+			deliver()
+		}
+	})
+	return srv, nil
 }
