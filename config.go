@@ -33,8 +33,10 @@ const (
 
 	// DefaultReadSpin is how long the reader of a busy Unix, TCP or TLS
 	// connection polls its socket before it sleeps (not on Windows): a
-	// peer's reply within it is read without a wake-up. A connection is busy
-	// while its reads wait no longer than this; a quiet one never polls.
+	// peer's reply within it is read without a wake-up. A poll is a read
+	// that does not wait, so one that finds bytes at once costs no more than
+	// the read. A connection is busy while its reads wait no longer than
+	// this; a quiet one never polls.
 	DefaultReadSpin = 50 * time.Microsecond
 
 	// DefaultIdleTimeout and DefaultFirstMessageTimeout are the guarded and

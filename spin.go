@@ -15,6 +15,10 @@ import (
 // quiet connection never polls, and a busy one that falls quiet polls once,
 // for at most the budget, before it sleeps.
 //
+// A poll is a read that does not wait: bytes it finds are the read's, so a
+// poll that finds them at once costs what the read alone costs (one system
+// call), and one that finds them later costs one call per round.
+//
 // Polling pays only while the peer answers within the budget and the poller
 // does not keep a processor the peer needs. Polls are judged by windows of
 // pollWindow: when half the polls of a window or more did not pay (the
@@ -39,11 +43,11 @@ import (
 // from any goroutine. A nil spinner never polls.
 type spinner struct {
 	budget time.Duration
-	limit  int32                // polls while at most this many connections are busy
-	ready  func() (bool, error) // whether a read would return at once
-	state  atomic.Int32         // spinQuiet, spinBusy or spinStopped
-	end    string               // a TCP connection's ends, in tcpEnds; or ""
-	now    func() time.Time     // the clock; time.Now but in tests
+	limit  int32                              // polls while at most this many connections are busy
+	try    func(p []byte) (n int, ready bool) // a read that does not wait (socketPoller.try)
+	state  atomic.Int32                       // spinQuiet, spinBusy or spinStopped
+	end    string                             // a TCP connection's ends, in tcpEnds; or ""
+	now    func() time.Time                   // the clock; time.Now but in tests
 
 	// The reader's own: whether polling is off, until when (retryAt), and
 	// for how long it went off last (offFor); the polls of the current
@@ -103,7 +107,8 @@ func (s *spinner) clock() time.Time {
 }
 
 // read reads into p with read, the connection's blocking read, polling the
-// socket first when the connection is busy and polls have been paying.
+// socket first when the connection is busy and polls have been paying. A
+// poll that finds bytes returns them: then read is not called.
 func (s *spinner) read(p []byte, read func([]byte) (int, error)) (int, error) {
 	if s == nil {
 		return read(p)
@@ -115,7 +120,12 @@ func (s *spinner) read(p []byte, read func([]byte) (int, error)) (int, error) {
 			s.off, s.retrying = false, true
 		}
 		if !s.off {
-			s.learn(s.poll(start))
+			n, outcome := s.poll(start, p)
+			s.learn(outcome)
+			if n > 0 {
+				s.setBusy(s.clock().Sub(start) <= s.budget)
+				return n, nil
+			}
 		}
 	}
 	n, err := read(p)
@@ -159,11 +169,12 @@ func (s *spinner) learn(outcome int) {
 	s.polls, s.misses, s.retrying = 0, 0, false
 }
 
-// poll returns when the socket has something to read (data, its end or an
-// error), when the deadline passes, when the poller was off its processor
-// for a good part of the budget, or when more than s.limit connections of
-// the process are busy.
-func (s *spinner) poll(start time.Time) int {
+// poll reads into p what the socket holds, trying again until bytes come
+// (it returns how many), until a read would return at once without bytes
+// (the end, an error), until the deadline passes, until the poller was off
+// its processor for a good part of the budget, or while more than s.limit
+// connections of the process are busy.
+func (s *spinner) poll(start time.Time, p []byte) (int, int) {
 	deadline := start.Add(s.budget)
 	// A poll round takes a system call and a yield: a microsecond or two.
 	// A gap of half the budget between two rounds means that the poller was
@@ -173,20 +184,20 @@ func (s *spinner) poll(start time.Time) int {
 	stall := max(s.budget/2, 10*time.Microsecond)
 	prev := start
 	for busyReaders.Load() <= s.limit {
-		if ok, err := s.ready(); ok || err != nil {
+		if n, ready := s.try(p); n > 0 || ready {
 			if s.clock().Sub(prev) > stall {
-				return pollMissed
+				return n, pollMissed
 			}
-			return pollPaid
+			return n, pollPaid
 		}
 		now := s.clock()
 		if now.After(deadline) || now.Sub(prev) > stall {
-			return pollMissed
+			return 0, pollMissed
 		}
 		prev = now
 		runtime.Gosched()
 	}
-	return pollCrowded
+	return 0, pollCrowded
 }
 
 // busy reports whether the connection is busy: its reads poll.

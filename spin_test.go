@@ -43,11 +43,11 @@ func TestSpinnerPollsOnlyWhileTheConnectionIsBusy(t *testing.T) {
 	const budget = 20 * time.Millisecond
 	clock := newFakeClock()
 	polls, readyNow := 0, false
-	s := &spinner{budget: budget, limit: maxSpinners(), now: clock.now, ready: func() (bool, error) {
+	s := &spinner{budget: budget, limit: maxSpinners(), now: clock.now, try: probe(func() (bool, error) {
 		polls++
 		clock.add(time.Millisecond) // a poll round
 		return readyNow, nil
-	}}
+	})}
 	defer s.stop()
 	// read waits d on the clock, then returns n bytes or err.
 	read := func(d time.Duration, n int, err error) func([]byte) (int, error) {
@@ -101,7 +101,7 @@ func TestSpinnerPollsOnlyWhileTheConnectionIsBusy(t *testing.T) {
 
 func TestSpinnerStopsCountingAClosedConnection(t *testing.T) {
 	noBusyReaders(t)
-	s := &spinner{budget: time.Hour, limit: maxSpinners(), ready: func() (bool, error) { return true, nil }}
+	s := &spinner{budget: time.Hour, limit: maxSpinners(), try: probe(func() (bool, error) { return true, nil })}
 	_, _ = s.read(nil, fakeRead(0, 1, nil))
 	if busyReaders.Load() != 1 {
 		t.Fatalf("a busy connection counted %d times", busyReaders.Load())
@@ -120,7 +120,7 @@ func TestSpinnerStopsCountingAClosedConnection(t *testing.T) {
 func TestSpinnerDoesNotPollWhileOtherConnectionsAreBusy(t *testing.T) {
 	noBusyReaders(t)
 	polls := 0
-	s := &spinner{budget: time.Hour, limit: maxSpinners(), ready: func() (bool, error) { polls++; return true, nil }}
+	s := &spinner{budget: time.Hour, limit: maxSpinners(), try: probe(func() (bool, error) { polls++; return true, nil })}
 	defer s.stop()
 	_, _ = s.read(nil, fakeRead(0, 1, nil)) // busy now
 	others := make([]*spinner, maxSpinners())
@@ -163,7 +163,7 @@ func TestSpinnerPollsStopWhenTheSocketIsClosed(t *testing.T) {
 	defer s.stop()
 	s.setBusy(true)
 	polls := 0
-	s.ready = func() (bool, error) { polls++; return false, errors.New("closed") }
+	s.try = probe(func() (bool, error) { polls++; return false, errors.New("closed") })
 	start := time.Now()
 	_, _ = s.read(make([]byte, 1), fakeRead(0, 0, errors.New("closed")))
 	if polls != 1 || time.Since(start) > time.Second {
@@ -179,6 +179,16 @@ func SilentPeerTimeouts(cfg *Config) (idle, first time.Duration) {
 		panic(err)
 	}
 	return r.idleTimeout, r.firstMessageTimeout
+}
+
+// probe makes a spinner's poll from ready, which says whether a read would
+// return at once (or fails): the poll reads nothing, so the read that
+// follows it does.
+func probe(ready func() (bool, error)) func([]byte) (int, bool) {
+	return func([]byte) (int, bool) {
+		ok, err := ready()
+		return 0, ok || err != nil
+	}
 }
 
 // fakeClock is a spinner's clock that moves only when told.
@@ -212,11 +222,11 @@ func newSpinScript(t *testing.T, budget time.Duration) *spinScript {
 // round readyAt on (0: never), and reports whether it polled.
 func (sc *spinScript) read(round time.Duration, readyAt int) bool {
 	sc.rounds = 0
-	sc.s.ready = func() (bool, error) {
+	sc.s.try = probe(func() (bool, error) {
 		sc.rounds++
 		sc.clock.add(round)
 		return readyAt > 0 && sc.rounds >= readyAt, nil
-	}
+	})
 	_, _ = sc.s.read(nil, func([]byte) (int, error) {
 		sc.clock.add(sc.readWait)
 		return 1, nil
@@ -361,10 +371,10 @@ func TestSpinnerYields(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	var woke atomic.Bool
 	rounds := 0
-	s := &spinner{budget: time.Hour, limit: maxSpinners(), ready: func() (bool, error) {
+	s := &spinner{budget: time.Hour, limit: maxSpinners(), try: probe(func() (bool, error) {
 		rounds++
 		return woke.Load(), nil
-	}}
+	})}
 	defer s.stop()
 	s.setBusy(true)
 	go woke.Store(true)

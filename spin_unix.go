@@ -7,8 +7,6 @@ import (
 	"os"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // newSpinner returns a spinner for a plain Unix or TCP socket (under TLS,
@@ -31,21 +29,25 @@ func newSpinner(nc net.Conn, budget time.Duration) *spinner {
 	if p == nil {
 		return nil
 	}
-	s := &spinner{budget: budget, limit: maxSpinners(), ready: p.ready}
+	s := &spinner{budget: budget, limit: maxSpinners(), try: p.try}
 	if _, ok := nc.(*net.TCPConn); ok && s.pairs(nc.LocalAddr(), nc.RemoteAddr()) {
 		return nil
 	}
 	return s
 }
 
-// socketPoller asks poll(2), without waiting, whether a read of the socket
-// would return at once. Its callback is bound once, so asking allocates
+// socketPoller makes one read of the socket that does not wait: it returns
+// bytes when there are some, and otherwise says whether a read would return
+// at once anyway (the end of the connection, an error) or would wait. A poll
+// that finds bytes has read them, so polling costs no system call beyond
+// those a plain read makes. Its callback is bound once, so a poll allocates
 // nothing.
 type socketPoller struct {
-	rc  syscall.RawConn
-	fds [1]unix.PollFd
-	ok  bool
-	fn  func(fd uintptr)
+	rc    syscall.RawConn
+	buf   []byte
+	n     int
+	ready bool
+	fn    func(fd uintptr) bool
 }
 
 func newSocketPoller(nc net.Conn) *socketPoller {
@@ -58,22 +60,38 @@ func newSocketPoller(nc net.Conn) *socketPoller {
 		return nil
 	}
 	p := &socketPoller{rc: rc}
-	p.fn = p.check
+	p.fn = p.readOnce
 	return p
 }
 
-func (p *socketPoller) check(fd uintptr) {
-	p.fds[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
-	n, err := unix.Poll(p.fds[:], 0)
-	p.ok = err == nil && n > 0 && p.fds[0].Revents != 0
+func (p *socketPoller) readOnce(fd uintptr) bool {
+	for {
+		n, err := syscall.Read(int(fd), p.buf)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case n > 0:
+			p.n, p.ready = n, true
+		case err == syscall.EAGAIN:
+			p.n, p.ready = 0, false
+		default: // the end (0 bytes) or an error: the blocking read says which
+			p.n, p.ready = 0, true
+		}
+		return true // never wait for the socket
+	}
 }
 
-// ready reports whether a read would return at once; an error means the
-// socket is closed, and the read will say so.
-func (p *socketPoller) ready() (bool, error) {
-	p.ok = false
-	err := p.rc.Control(p.fn)
-	return p.ok, err
+// try reads into b what the socket holds, without waiting: n > 0 bytes, or
+// none with ready saying whether a read would return at once (the end of
+// the connection, an error, this side closed or its deadline passed).
+func (p *socketPoller) try(b []byte) (n int, ready bool) {
+	p.buf = b
+	err := p.rc.Read(p.fn)
+	p.buf = nil
+	if err != nil {
+		return 0, true
+	}
+	return p.n, p.ready
 }
 
 // pairs records the TCP connection from local to remote and reports whether

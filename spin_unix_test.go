@@ -3,6 +3,7 @@
 package nodeipc
 
 import (
+	"io"
 	"net"
 	"path/filepath"
 	"testing"
@@ -38,10 +39,11 @@ func socketPair(t *testing.T, network string) (net.Conn, net.Conn) {
 	return c, peer
 }
 
-// TestSocketPollerSeesBytesEndAndClose polls real sockets, Unix and TCP:
-// nothing to read, bytes written by the peer, the peer's end of the
-// connection, and this side closed.
-func TestSocketPollerSeesBytesEndAndClose(t *testing.T) {
+// TestSocketPollerReadsBytesAndSeesEndAndClose polls real sockets, Unix and
+// TCP: nothing to read, bytes written by the peer (which the poll reads,
+// whole and in order), the peer's end of the connection, and this side
+// closed.
+func TestSocketPollerReadsBytesAndSeesEndAndClose(t *testing.T) {
 	for _, network := range []string{"unix", "tcp"} {
 		t.Run(network, func(t *testing.T) {
 			c, peer := socketPair(t, network)
@@ -49,40 +51,86 @@ func TestSocketPollerSeesBytesEndAndClose(t *testing.T) {
 			if s == nil {
 				t.Fatal("no poller for a plain socket")
 			}
-			readyWithin := func(want bool) {
+			buf := make([]byte, 8)
+			// poll polls until the poll reads bytes or says a read would
+			// return at once, for 5 s at most.
+			poll := func() (int, bool) {
 				t.Helper()
 				deadline := time.Now().Add(5 * time.Second)
 				for {
-					ok, err := s.ready()
-					if err != nil {
-						t.Fatalf("ready: %v", err)
-					}
-					if ok == want || !want || time.Now().After(deadline) {
-						if ok != want {
-							t.Fatalf("ready = %v, want %v", ok, want)
-						}
-						return
+					n, ready := s.try(buf)
+					if n > 0 || ready || time.Now().After(deadline) {
+						return n, ready
 					}
 					time.Sleep(time.Millisecond)
 				}
 			}
-			readyWithin(false)
-			if _, err := peer.Write([]byte("hi")); err != nil {
+			if n, ready := s.try(buf); n != 0 || ready {
+				t.Fatalf("nothing sent: try = %d, %v", n, ready)
+			}
+			if _, err := peer.Write([]byte("hello")); err != nil {
 				t.Fatal(err)
 			}
-			readyWithin(true)
-			buf := make([]byte, 8)
-			if n, err := c.Read(buf); n != 2 || err != nil {
-				t.Fatalf("read = %d, %v", n, err)
+			var got []byte
+			for len(got) < 5 {
+				n, ready := poll()
+				if n == 0 {
+					t.Fatalf("after %q: try = %d, %v", got, n, ready)
+				}
+				got = append(got, buf[:n]...)
 			}
-			readyWithin(false)
+			if string(got) != "hello" {
+				t.Fatalf("polls read %q", got)
+			}
+			if n, ready := s.try(buf); n != 0 || ready {
+				t.Fatalf("all read: try = %d, %v", n, ready)
+			}
+			// More than the buffer holds: the rest stays for the next read.
+			if _, err := peer.Write([]byte("0123456789")); err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := poll(); string(buf[:n]) != "01234567" {
+				t.Fatalf("a poll into 8 bytes read %q", buf[:n])
+			}
+			if n, err := c.Read(buf); string(buf[:n]) != "89" || err != nil {
+				t.Fatalf("the read after it = %q, %v", buf[:n], err)
+			}
 			peer.Close()
-			readyWithin(true) // the end: the read returns at once
+			if n, ready := poll(); n != 0 || !ready {
+				t.Fatalf("the peer closed: try = %d, %v", n, ready)
+			}
+			if n, err := c.Read(buf); n != 0 || err != io.EOF {
+				t.Fatalf("the read at the end = %d, %v", n, err)
+			}
 			c.Close()
-			if _, err := s.ready(); err == nil {
-				t.Fatal("no error polling a closed socket")
+			if n, ready := s.try(buf); n != 0 || !ready {
+				t.Fatalf("this side closed: try = %d, %v", n, ready)
 			}
 		})
+	}
+}
+
+// TestSpinnerReadsThroughItsPoll: on a real busy connection, bytes that the
+// poll finds are what the read returns, without the blocking read.
+func TestSpinnerReadsThroughItsPoll(t *testing.T) {
+	noBusyReaders(t)
+	c, peer := socketPair(t, "tcp") // two ends in one process: the spinner is made by hand
+	p := newSocketPoller(c)
+	s := &spinner{budget: time.Second, limit: maxSpinners(), try: p.try}
+	defer s.stop()
+	s.setBusy(true)
+	go func() {
+		time.Sleep(5 * time.Millisecond)
+		_, _ = peer.Write([]byte("ping"))
+	}()
+	buf := make([]byte, 16)
+	blocking := 0
+	n, err := s.read(buf, func(b []byte) (int, error) { blocking++; return c.Read(b) })
+	if string(buf[:n]) != "ping" || err != nil || blocking != 0 {
+		t.Fatalf("read %q, %v, with %d blocking reads", buf[:n], err, blocking)
+	}
+	if !s.busy() {
+		t.Fatal("the connection is no longer busy after a poll that paid")
 	}
 }
 

@@ -7,9 +7,11 @@
 // 14; nodeipc to nodeipc written as its README teaches (the typical lane: the
 // client emits a struct and decodes each reply into one, the server emits the
 // received data back); the same with a hand-tuned client (a payload encoded
-// once and rewritten in place, the sequence number read by hand); both cross
-// pairs; and a raw-bytes echo (the same frames, no JSON). CPU is the user and
-// system time of both processes over the measured requests, per round trip.
+// once and rewritten in place, the sequence number read by hand); the typical
+// lane with Config.ReadSpin -1 on both peers (no polling; Unix sockets and TCP
+// only); both cross pairs; and a raw-bytes echo (the same frames, no JSON).
+// CPU is the user and system time of both processes over the measured
+// requests, per round trip.
 //
 // Request/response and acknowledged delivery put a figure on the cost of
 // correlation and of acknowledgements, over Unix sockets and TCP, in a table
@@ -107,10 +109,11 @@ const (
 	modeAcked   = "ack"
 )
 
-// transports returns the transports of ts the lane runs over: requests and
-// acknowledged delivery run over Unix sockets and TCP only.
+// transports returns the transports of ts the lane runs over: requests,
+// acknowledged delivery and the lane without polling run over Unix sockets
+// and TCP only.
 func (l lane) transports(ts []string) []string {
-	if l.mode == "" {
+	if l.mode == "" && !l.noSpin {
 		return ts
 	}
 	return only(ts, modeTransports)
@@ -125,6 +128,7 @@ var lanes = []lane{
 	{id: "node", name: "node-ipc 14 → node-ipc 14", server: "node", client: "node"},
 	{id: "typical", name: "nodeipc → nodeipc", server: "go", client: "go", style: "typical"},
 	{id: "tuned", name: "nodeipc, pre-encoded (tuned)", server: "go", client: "go", style: "tuned"},
+	{id: "nospin", name: "nodeipc → nodeipc, ReadSpin -1", server: "go", client: "go", style: "typical", noSpin: true},
 	{id: "go-node", name: "nodeipc client → node-ipc server", server: "node", client: "go", style: "typical"},
 	{id: "node-go", name: "node-ipc client → nodeipc server", server: "go", client: "node"},
 	{id: "raw", name: "raw bytes echo (no JSON)", server: "raw", client: "raw"},
