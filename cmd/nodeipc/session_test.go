@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"io"
 	"net"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // oneLineOn checks that a failure said msg on one line of stderr.
@@ -100,6 +102,12 @@ func TestServeTakesAPeerThatLeavesCalmly(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.waitFor(`"event":"bye"`)
+	// The echo is written before the reset: an echo the reset overtook would
+	// rightly be reported unsent.
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if echo, err := bufio.NewReader(c).ReadString('\f'); err != nil || !strings.Contains(echo, `"bye"`) {
+		t.Fatalf("the echo: %q, %v", echo, err)
+	}
 	peer := `"peer":"` + c.LocalAddr().String() + `","event":"socket.disconnected"`
 	c.(*net.TCPConn).SetLinger(0)
 	c.Close()
