@@ -299,7 +299,9 @@ func (c *Client) extension(cn *conn, typ, data []byte) bool {
 		}
 	case EventReply:
 		f, _ := wire.ParseFields(data)
-		c.reqs.end(&f, cn, nil)
+		if c.reqs.end(&f, cn, nil) {
+			cn.woke = true
+		}
 	default:
 		return false
 	}

@@ -55,7 +55,8 @@ type conn struct {
 	lost     int         // frames cut by a failed write: neither sent nor kept
 
 	writerDone chan struct{}
-	inBatch    int // frames delivered in the current batch (reader only)
+	inBatch    int  // frames delivered in the current batch (reader only)
+	woke       bool // a reply of this batch woke its requester (reader only)
 
 	// For the idle and first-message timeouts (servers), in nanoseconds
 	// since the connection opened.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -120,6 +121,7 @@ func (c *conn) frames(sp *wire.Splitter, n int, deliver deliverFunc, refuse func
 	defer func() {
 		if *batching && (err != nil || !c.recordReady()) {
 			*batching = false
+			c.yieldToRequesters()
 			c.endBatch()
 		}
 	}()
@@ -144,7 +146,7 @@ func (c *conn) frames(sp *wire.Splitter, n int, deliver deliverFunc, refuse func
 			refuse(perr)
 			continue
 		}
-		if !*batching && (sp.Buffered() > 0 || c.recordReady()) {
+		if !*batching && (sp.Buffered() > 0 || c.recordReady() || string(typ) == EventReply) {
 			*batching = true
 			c.beginBatch()
 			c.inBatch = 0
@@ -154,6 +156,7 @@ func (c *conn) frames(sp *wire.Splitter, n int, deliver deliverFunc, refuse func
 			if c.inBatch++; c.inBatch == batchFrames {
 				// What the batch queued so far goes now, so that the
 				// peer works on it while the rest is dispatched.
+				c.yieldToRequesters()
 				c.endBatch()
 				c.beginBatch()
 				c.inBatch = 0
@@ -161,6 +164,18 @@ func (c *conn) frames(sp *wire.Splitter, n int, deliver deliverFunc, refuse func
 		}
 	}
 	return nil
+}
+
+// yieldToRequesters lets the goroutines that replies of this batch woke run
+// before the batch's frames are written: a requester that sends its next
+// request at once (as one in a loop does) has it held with the batch's, so
+// that many requests go out in one write rather than one write each. A
+// reply delivered alone starts a batch for the same reason.
+func (c *conn) yieldToRequesters() {
+	if c.woke {
+		c.woke = false
+		runtime.Gosched()
+	}
 }
 
 // readEnd says how a connection whose read failed with err ended: nil for

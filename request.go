@@ -153,14 +153,14 @@ func (q *requests) wait(ctx context.Context, id uint64, p *pendingRequest) (*Mes
 }
 
 // end finishes the request the reply f is for, if it is in flight and came
-// from what it went out on; otherwise the reply is late.
-func (q *requests) end(f *wire.Fields, from any, sock *Socket) {
+// from what it went out on, and reports true; otherwise the reply is late.
+func (q *requests) end(f *wire.Fields, from any, sock *Socket) bool {
 	q.mu.Lock()
 	p := q.pending[f.ID]
 	if p == nil || !f.HasID || (p.owner != nil && p.owner != from) {
 		q.mu.Unlock()
 		q.late.Add(1)
-		return
+		return false
 	}
 	delete(q.pending, f.ID)
 	q.mu.Unlock()
@@ -176,6 +176,7 @@ func (q *requests) end(f *wire.Fields, from any, sock *Socket) {
 		r.m.Data = append([]byte(nil), f.Data...)
 	}
 	p.done <- r
+	return true
 }
 
 // fail ends every request that went out on owner (nil: every request).

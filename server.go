@@ -458,7 +458,9 @@ func (s *Server) extension(typ, data []byte, sock *Socket) bool {
 		}
 	case EventReply:
 		f, _ := wire.ParseFields(data)
-		s.reqs.end(&f, s.replyOwner(sock), sock)
+		if s.reqs.end(&f, s.replyOwner(sock), sock) && sock.conn != nil {
+			sock.conn.woke = true
+		}
 	default:
 		return s.ackExtension(typ, data, sock)
 	}
