@@ -3,6 +3,7 @@ package nodeipc_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"sync"
@@ -56,7 +57,7 @@ func TestRequestsFromManyGoroutinesShareWrites(t *testing.T) {
 							if err == nil {
 								var n int
 								if err = m.Decode(&n); err == nil && n != g+i {
-									err = strconv.ErrRange
+									err = fmt.Errorf("%d+%d gave %d", g, i, n)
 								}
 							}
 							if err != nil {

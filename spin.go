@@ -120,10 +120,10 @@ func (s *spinner) read(p []byte, read func([]byte) (int, error)) (int, error) {
 			s.off, s.retrying = false, true
 		}
 		if !s.off {
-			n, outcome := s.poll(start, p)
+			n, outcome, at := s.poll(start, p)
 			s.learn(outcome)
 			if n > 0 {
-				s.setBusy(s.clock().Sub(start) <= s.budget)
+				s.setBusy(at.Sub(start) <= s.budget)
 				return n, nil
 			}
 		}
@@ -173,8 +173,9 @@ func (s *spinner) learn(outcome int) {
 // (it returns how many), until a read would return at once without bytes
 // (the end, an error), until the deadline passes, until the poller was off
 // its processor for a good part of the budget, or while more than s.limit
-// connections of the process are busy.
-func (s *spinner) poll(start time.Time, p []byte) (int, int) {
+// connections of the process are busy. It returns the bytes read, the
+// outcome, and the time the bytes were found.
+func (s *spinner) poll(start time.Time, p []byte) (int, int, time.Time) {
 	deadline := start.Add(s.budget)
 	// A poll round takes a system call and a yield: a microsecond or two.
 	// A gap of half the budget between two rounds means that the poller was
@@ -185,19 +186,20 @@ func (s *spinner) poll(start time.Time, p []byte) (int, int) {
 	prev := start
 	for busyReaders.Load() <= s.limit {
 		if n, ready := s.try(p); n > 0 || ready {
-			if s.clock().Sub(prev) > stall {
-				return n, pollMissed
+			at := s.clock()
+			if at.Sub(prev) > stall {
+				return n, pollMissed, at
 			}
-			return n, pollPaid
+			return n, pollPaid, at
 		}
 		now := s.clock()
 		if now.After(deadline) || now.Sub(prev) > stall {
-			return 0, pollMissed
+			return 0, pollMissed, now
 		}
 		prev = now
 		runtime.Gosched()
 	}
-	return 0, pollCrowded
+	return 0, pollCrowded, start
 }
 
 // busy reports whether the connection is busy: its reads poll.
