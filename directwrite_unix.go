@@ -45,7 +45,7 @@ func plainSocket(nc net.Conn) syscall.RawConn {
 }
 
 func (w *directWriter) write(fd uintptr) bool {
-	n, err := syscall.Write(int(fd), w.buf)
+	n, err := sysWrite(int(fd), w.buf)
 	if err != nil || n < 0 {
 		n = 0
 	}

@@ -11,3 +11,5 @@ type readWaiter struct{}
 func newReadWaiter(net.Conn) *readWaiter { return nil }
 
 func (*readWaiter) wait() {}
+
+func (*readWaiter) read([]byte) int { return 0 }

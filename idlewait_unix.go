@@ -5,20 +5,22 @@ package nodeipc
 import (
 	"net"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // readWaiter waits, without a buffer, until a plain Unix or TCP socket has
 // something to read (bytes, its end or an error), so that a quiet
 // connection holds no read buffer while it waits. It costs what a read
 // that finds nothing costs: one system call (poll(2) instead of read(2))
-// before the runtime's poller parks the reader.
+// before the runtime's poller parks the reader. Then read makes the read
+// that follows, once, without waiting.
 type readWaiter struct {
 	rc    syscall.RawConn
-	fds   [1]unix.PollFd
 	woken bool
 	fn    func(fd uintptr) bool
+
+	buf    []byte
+	n      int
+	readFn func(fd uintptr) bool
 }
 
 // newReadWaiter returns a waiter for a plain Unix or TCP connection; nil
@@ -30,6 +32,7 @@ func newReadWaiter(nc net.Conn) *readWaiter {
 	}
 	w := &readWaiter{rc: rc}
 	w.fn = w.check
+	w.readFn = w.readOnce
 	return w
 }
 
@@ -40,9 +43,8 @@ func (w *readWaiter) check(fd uintptr) bool {
 		return true
 	}
 	w.woken = true
-	w.fds[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
-	n, err := unix.Poll(w.fds[:], 0)
-	return err != nil || n > 0
+	ready, err := sysReadable(int(fd))
+	return err != nil || ready
 }
 
 // wait returns when a read would not wait, or when waiting failed (the
@@ -50,4 +52,29 @@ func (w *readWaiter) check(fd uintptr) bool {
 func (w *readWaiter) wait() {
 	w.woken = false
 	_ = w.rc.Read(w.fn)
+}
+
+func (w *readWaiter) readOnce(fd uintptr) bool {
+	for {
+		n, err := sysRead(int(fd), w.buf)
+		if err == syscall.EINTR {
+			continue
+		}
+		w.n = n
+		return true // never wait for the socket
+	}
+}
+
+// read reads into p what the socket holds, without waiting, and returns
+// how many bytes it read: none when there were none, at the end of the
+// connection, or on an error, which the connection's own read then reports
+// as it does.
+func (w *readWaiter) read(p []byte) int {
+	w.buf, w.n = p, 0
+	err := w.rc.Read(w.readFn)
+	w.buf = nil
+	if err != nil {
+		return 0
+	}
+	return w.n
 }

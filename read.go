@@ -239,7 +239,13 @@ func (c *conn) readIdle() (*wire.Splitter, int, error) {
 	}
 	c.wait.wait()
 	sp := c.takeSplitter()
-	n, err := c.nc.Read(sp.Space())
+	var err error
+	n := c.wait.read(sp.Space())
+	if n == 0 {
+		// Nothing after all, the end, or an error: the connection's
+		// read waits, or says which.
+		n, err = c.nc.Read(sp.Space())
+	}
 	if c.spin != nil {
 		c.spin.setBusy(err == nil && time.Since(start) <= c.spin.budget)
 	}

@@ -66,7 +66,7 @@ func newSocketPoller(nc net.Conn) *socketPoller {
 
 func (p *socketPoller) readOnce(fd uintptr) bool {
 	for {
-		n, err := syscall.Read(int(fd), p.buf)
+		n, err := sysRead(int(fd), p.buf)
 		switch {
 		case err == syscall.EINTR:
 			continue
