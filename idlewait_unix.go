@@ -17,10 +17,7 @@ type readWaiter struct {
 	rc    syscall.RawConn
 	woken bool
 	fn    func(fd uintptr) bool
-
-	buf    []byte
-	n      int
-	readFn func(fd uintptr) bool
+	poll  *socketPoller // the read that follows
 }
 
 // newReadWaiter returns a waiter for a plain Unix or TCP connection; nil
@@ -30,9 +27,8 @@ func newReadWaiter(nc net.Conn) *readWaiter {
 	if rc == nil {
 		return nil
 	}
-	w := &readWaiter{rc: rc}
+	w := &readWaiter{rc: rc, poll: newSocketPoller(nc)}
 	w.fn = w.check
-	w.readFn = w.readOnce
 	return w
 }
 
@@ -54,27 +50,11 @@ func (w *readWaiter) wait() {
 	_ = w.rc.Read(w.fn)
 }
 
-func (w *readWaiter) readOnce(fd uintptr) bool {
-	for {
-		n, err := sysRead(int(fd), w.buf)
-		if err == syscall.EINTR {
-			continue
-		}
-		w.n = n
-		return true // never wait for the socket
-	}
-}
-
 // read reads into p what the socket holds, without waiting, and returns
 // how many bytes it read: none when there were none, at the end of the
 // connection, or on an error, which the connection's own read then reports
 // as it does.
 func (w *readWaiter) read(p []byte) int {
-	w.buf, w.n = p, 0
-	err := w.rc.Read(w.readFn)
-	w.buf = nil
-	if err != nil {
-		return 0
-	}
-	return w.n
+	n, _ := w.poll.try(p)
+	return n
 }
