@@ -9,8 +9,6 @@ import (
 	"os/exec"
 	"strconv"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // ShareListener hands ln (a Unix socket or TCP listener) to the process cmd
@@ -34,9 +32,7 @@ func ShareListener(cmd *exec.Cmd, ln net.Listener) error {
 	// block in accept, where closing its listener cannot wake it. A File
 	// made from a plain descriptor leaves the mode alone.
 	dup := -1
-	cerr := rc.Control(func(fd uintptr) {
-		dup, err = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
-	})
+	cerr := rc.Control(func(fd uintptr) { dup, err = dupCloexec(int(fd)) })
 	if cerr != nil {
 		return fmt.Errorf("nodeipc: ShareListener: %w", cerr)
 	}
@@ -77,19 +73,4 @@ func inheritListener(v, path string) (net.Listener, error) {
 		return &placedListener{UnixListener: ul, addr: &net.UnixAddr{Name: path, Net: "unix"}}, nil
 	}
 	return ln, nil
-}
-
-// reusePort sets SO_REUSEPORT, so that several processes of the same user
-// can listen on one TCP port and the kernel spreads connections over them.
-var reusePort = func(_, _ string, rc syscall.RawConn) error {
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-	}); err != nil {
-		return err
-	}
-	if serr != nil {
-		return fmt.Errorf("nodeipc: SO_REUSEPORT: %w", serr)
-	}
-	return nil
 }
