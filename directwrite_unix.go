@@ -45,12 +45,8 @@ func plainSocket(nc net.Conn) syscall.RawConn {
 }
 
 func (w *directWriter) write(fd uintptr) bool {
-	n, err := sysWrite(int(fd), w.buf)
-	if err != nil || n < 0 {
-		n = 0
-	}
-	w.n = n
-	return true // never wait for the socket to become writable
+	w.n, _ = sysWrite(int(fd), w.buf) // 0 on an error: the writer goroutine reports it
+	return true                       // never wait for the socket to become writable
 }
 
 // try makes one non-blocking write and reports how many bytes went out.

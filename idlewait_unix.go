@@ -2,10 +2,7 @@
 
 package nodeipc
 
-import (
-	"net"
-	"syscall"
-)
+import "net"
 
 // readWaiter waits, without a buffer, until a plain Unix or TCP socket has
 // something to read (bytes, its end or an error), so that a quiet
@@ -14,10 +11,9 @@ import (
 // before the runtime's poller parks the reader. Then read makes the read
 // that follows, once, without waiting.
 type readWaiter struct {
-	rc    syscall.RawConn
+	poll  *socketPoller // its descriptor access, and the read that follows
 	woken bool
 	fn    func(fd uintptr) bool
-	poll  *socketPoller // the read that follows
 }
 
 // newReadWaiter returns a waiter for a plain Unix or TCP connection; nil
@@ -27,7 +23,7 @@ func newReadWaiter(nc net.Conn) *readWaiter {
 	if rc == nil {
 		return nil
 	}
-	w := &readWaiter{rc: rc, poll: newSocketPoller(nc)}
+	w := &readWaiter{poll: pollerOf(rc)}
 	w.fn = w.check
 	return w
 }
@@ -47,7 +43,7 @@ func (w *readWaiter) check(fd uintptr) bool {
 // socket closed, a deadline passed): the read that follows says which.
 func (w *readWaiter) wait() {
 	w.woken = false
-	_ = w.rc.Read(w.fn)
+	_ = w.poll.rc.Read(w.fn)
 }
 
 // read reads into p what the socket holds, without waiting, and returns

@@ -83,7 +83,7 @@ func TestReadWaiterAndDirectWriterOnRealSockets(t *testing.T) {
 
 // check0 makes the waiter's readiness check alone.
 func (w *readWaiter) check0() (ready bool, err error) {
-	cerr := w.rc.Control(func(fd uintptr) { ready, err = sysReadable(int(fd)) })
+	cerr := w.poll.rc.Control(func(fd uintptr) { ready, err = sysReadable(int(fd)) })
 	if cerr != nil {
 		return false, cerr
 	}

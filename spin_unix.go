@@ -59,6 +59,11 @@ func newSocketPoller(nc net.Conn) *socketPoller {
 	if err != nil {
 		return nil
 	}
+	return pollerOf(rc)
+}
+
+// pollerOf returns a poller for the socket behind rc.
+func pollerOf(rc syscall.RawConn) *socketPoller {
 	p := &socketPoller{rc: rc}
 	p.fn = p.readOnce
 	return p
