@@ -45,8 +45,10 @@ func plainSocket(nc net.Conn) syscall.RawConn {
 }
 
 func (w *directWriter) write(fd uintptr) bool {
-	w.n, _ = sysWrite(int(fd), w.buf) // 0 on an error: the writer goroutine reports it
-	return true                       // never wait for the socket to become writable
+	// 0 bytes on an error, which the writer goroutine then reports; never
+	// wait for the socket to become writable.
+	w.n, _ = sysWrite(int(fd), w.buf)
+	return true
 }
 
 // try makes one non-blocking write and reports how many bytes went out.
