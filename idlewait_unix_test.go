@@ -3,7 +3,9 @@
 package nodeipc
 
 import (
+	"errors"
 	"io"
+	"os"
 	"testing"
 	"time"
 )
@@ -88,4 +90,43 @@ func (w *readWaiter) check0() (ready bool, err error) {
 		return false, cerr
 	}
 	return ready, err
+}
+
+// TestReadWithWaitsThenReads: a read that waits through the read waiter
+// returns the bytes when they come, and leaves the end, a passed deadline
+// and a closed socket to the connection's own read.
+func TestReadWithWaitsThenReads(t *testing.T) {
+	for _, network := range []string{"unix", "tcp"} {
+		t.Run(network, func(t *testing.T) {
+			c, peer := socketPair(t, network)
+			w := newReadWaiter(c)
+			own := 0 // calls of the connection's own read
+			read := func(p []byte) (int, error) { own++; return c.Read(p) }
+			buf := make([]byte, 8)
+			go func() {
+				time.Sleep(10 * time.Millisecond)
+				_, _ = peer.Write([]byte("ping"))
+			}()
+			if n, err := w.readWith(buf, read); string(buf[:n]) != "ping" || err != nil || own != 0 {
+				t.Fatalf("bytes sent later: %q, %v, with %d reads of the connection's own", buf[:n], err, own)
+			}
+			_ = c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+			if n, err := w.readWith(buf, read); n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) || own != 1 {
+				t.Fatalf("a passed deadline: %d, %v, with %d reads of the connection's own", n, err, own)
+			}
+			_ = c.SetReadDeadline(time.Time{})
+			peer.Close()
+			if n, err := w.readWith(buf, read); n != 0 || err != io.EOF || own != 2 {
+				t.Fatalf("the peer closed: %d, %v, with %d reads of the connection's own", n, err, own)
+			}
+			c.Close()
+			if n, err := w.readWith(buf, read); n != 0 || err == nil || own != 3 {
+				t.Fatalf("this side closed: %d, %v, with %d reads of the connection's own", n, err, own)
+			}
+			var none *readWaiter
+			if n, err := none.readWith(buf, func([]byte) (int, error) { return 3, nil }); n != 3 || err != nil {
+				t.Fatalf("no waiter: %d, %v; want the connection's own read", n, err)
+			}
+		})
+	}
 }

@@ -223,11 +223,31 @@ func (c *conn) recordReady() bool { return c.ts != nil && c.ts.recordReady() }
 
 // read reads from the connection, polling first while it is busy.
 func (c *conn) read(p []byte) (int, error) {
-	n, err := c.spin.read(p, c.nc.Read)
+	n, err := c.spin.read(p, c.readWait)
 	if n > 0 && c.r.idleTimeout > 0 {
 		c.lastRead.Store(int64(time.Since(c.opened)))
 	}
 	return n, err
+}
+
+// readWait is the connection's read when it waits for bytes with a buffer
+// in hand: after a poll that ran out, or with part of a frame held.
+func (c *conn) readWait(p []byte) (int, error) { return c.wait.readWith(p, c.nc.Read) }
+
+// readWith waits until the socket has something to read and reads it into
+// p. On Linux neither system call is announced to the Go scheduler (see
+// sysio_raw.go): a blocking read would wake the scheduler's monitor thread
+// whenever the process was idle. When there were no bytes after all, read
+// (the connection's own) says why: the end, an error, a passed deadline.
+// A nil waiter (not a plain Unix or TCP socket) reads with read alone.
+func (w *readWaiter) readWith(p []byte, read func([]byte) (int, error)) (int, error) {
+	if w != nil {
+		w.wait()
+		if n := w.read(p); n > 0 {
+			return n, nil
+		}
+	}
+	return read(p)
 }
 
 // readIdle waits until the socket has something to read, then takes a

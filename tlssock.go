@@ -23,7 +23,8 @@ import (
 type tlsSock struct {
 	net.Conn
 	dw   *directWriter
-	spin *spinner // polls the socket before a read sleeps; or nil
+	spin *spinner    // polls the socket before a read sleeps; or nil
+	wait *readWaiter // waits for the socket to be readable; or nil
 
 	// Reads: what one read from the socket brought is handed to crypto/tls
 	// a record at a time, so that records beyond the one being decrypted
@@ -51,8 +52,11 @@ func newTLSSock(nc net.Conn, spin time.Duration) net.Conn {
 	if dw == nil {
 		return nc
 	}
-	return &tlsSock{Conn: nc, dw: dw, spin: newSpinner(nc, spin)}
+	return &tlsSock{Conn: nc, dw: dw, spin: newSpinner(nc, spin), wait: newReadWaiter(nc)}
 }
+
+// readSocket reads from the socket, waiting for bytes (see readWith).
+func (s *tlsSock) readSocket(p []byte) (int, error) { return s.wait.readWith(p, s.Conn.Read) }
 
 // Close closes the socket.
 func (s *tlsSock) Close() error {
@@ -76,7 +80,7 @@ func (s *tlsSock) Read(p []byte) (int, error) {
 			s.inBuf = make([]byte, tlsReadBuffer)
 		}
 		have := copy(s.inBuf, s.in)
-		n, err := s.spin.read(s.inBuf[have:], s.Conn.Read)
+		n, err := s.spin.read(s.inBuf[have:], s.readSocket)
 		s.in = s.inBuf[:have+n]
 		if err != nil {
 			if len(s.in) == 0 {
