@@ -241,11 +241,18 @@ func (c *conn) readWait(p []byte) (int, error) { return c.wait.readWith(p, c.nc.
 // (the connection's own) says why: the end, an error, a passed deadline.
 // A nil waiter (not a plain Unix or TCP socket) reads with read alone.
 func (w *readWaiter) readWith(p []byte, read func([]byte) (int, error)) (int, error) {
-	if w != nil {
-		w.wait()
-		if n := w.read(p); n > 0 {
-			return n, nil
-		}
+	if w == nil {
+		return read(p)
+	}
+	w.wait()
+	return w.readAfter(p, read)
+}
+
+// readAfter reads into p, after a wait, what the socket holds, without
+// waiting again; when it holds nothing after all, read says why.
+func (w *readWaiter) readAfter(p []byte, read func([]byte) (int, error)) (int, error) {
+	if n := w.read(p); n > 0 {
+		return n, nil
 	}
 	return read(p)
 }
@@ -259,13 +266,7 @@ func (c *conn) readIdle() (*wire.Splitter, int, error) {
 	}
 	c.wait.wait()
 	sp := c.takeSplitter()
-	var err error
-	n := c.wait.read(sp.Space())
-	if n == 0 {
-		// Nothing after all, the end, or an error: the connection's
-		// read waits, or says which.
-		n, err = c.nc.Read(sp.Space())
-	}
+	n, err := c.wait.readAfter(sp.Space(), c.nc.Read)
 	if c.spin != nil {
 		c.spin.setBusy(err == nil && time.Since(start) <= c.spin.budget)
 	}
