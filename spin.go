@@ -21,13 +21,17 @@ import (
 //
 // Polling pays only while the peer answers within the budget and the poller
 // does not keep a processor the peer needs. Polls are judged by windows of
-// pollWindow: when half the polls of a window or more did not pay (the
-// budget ran out, or the poller was taken off its processor for half the
-// budget or more, which is how a loaded machine shows), the connection
-// reads without polling for minOff, then tries retryWindow polls again;
-// each try that does not pay doubles that time, up to maxOff. So on a
-// machine busy with other work a connection reads like one that never
-// polls, but for retryWindow polls a second at most.
+// pollWindow: when, in two windows in a row, half the polls or more did not
+// pay (the budget ran out, or the poller was taken off its processor for
+// half the budget or more, which is how a loaded machine shows), the
+// connection reads without polling for minOff, then tries retryWindow polls
+// again; each try that does not pay doubles that time, up to maxOff. So on
+// a machine busy with other work a connection reads like one that never
+// polls, but for retryWindow polls a second at most. One window that does
+// not pay is not enough: a moment of trouble in either process (a garbage
+// collection, a burst of page faults) fails a window of a millisecond or
+// two, and the windows around it pay; going off for minOff then would cost
+// a quiet conversation its fast answers for a good part of that time.
 //
 // A reader polls only while few connections of the process are busy (at
 // most half the processors' worth, one at least): a poller keeps a
@@ -52,11 +56,12 @@ type spinner struct {
 	// The reader's own: whether polling is off, until when (retryAt), and
 	// for how long it went off last (offFor); the polls of the current
 	// window and how many of them did not pay; whether the window is the
-	// first after polling was off.
-	off, retrying bool
-	retryAt       time.Time
-	offFor        time.Duration
-	polls, misses int
+	// first after polling was off; whether the last window did not pay
+	// (struck).
+	off, retrying, struck bool
+	retryAt               time.Time
+	offFor                time.Duration
+	polls, misses         int
 }
 
 const (
@@ -134,8 +139,9 @@ func (s *spinner) read(p []byte, read func([]byte) (int, error)) (int, error) {
 }
 
 // learn counts a poll's outcome; at the end of a window of pollWindow
-// polls (retryWindow when trying again), polling goes off if half of them
-// or more did not pay.
+// polls, polling goes off if half of them or more did not pay, as they did
+// not in the window before; at the end of a window of retryWindow polls
+// (when trying again), if half of them or more did not pay.
 func (s *spinner) learn(outcome int) {
 	if outcome == pollCrowded {
 		return
@@ -151,7 +157,9 @@ func (s *spinner) learn(outcome int) {
 	if s.polls < window {
 		return
 	}
-	s.off = 2*s.misses >= s.polls
+	failed := 2*s.misses >= s.polls
+	s.off = failed && (s.retrying || s.struck)
+	s.struck = failed && !s.off
 	switch {
 	case !s.off:
 		s.offFor = minOff

@@ -265,9 +265,23 @@ func always(int) bool { return true }
 func TestSpinnerStopsPollingWhenPollsDoNotPay(t *testing.T) {
 	sc := newSpinScript(t, 20*time.Microsecond)
 	sc.readWait = 10 * time.Microsecond
-	// Half the polls of a window running out their budget: polling goes off.
-	if sc.window(time.Microsecond, func(i int) bool { return i%2 == 1 }) != true {
-		t.Fatal("polling still on after a window where half the polls did not pay")
+	half := func(i int) bool { return i%2 == 1 }
+	// Half the polls of a window running out their budget, between windows
+	// that pay: polling stays on.
+	for range 3 {
+		if sc.window(time.Microsecond, half) {
+			t.Fatal("polling off after one window where half the polls did not pay")
+		}
+		if sc.window(time.Microsecond, always) {
+			t.Fatal("polling off after a window where every poll paid")
+		}
+	}
+	// Two such windows in a row: polling goes off.
+	if sc.window(time.Microsecond, half) {
+		t.Fatal("polling off after one window where half the polls did not pay")
+	}
+	if !sc.window(time.Microsecond, half) {
+		t.Fatal("polling still on after two windows in a row where half the polls did not pay")
 	}
 	// Off: no polls until the clock reaches the next multiple of minOff,
 	// then a window is tried; each window tried that does not pay doubles
@@ -320,8 +334,9 @@ func TestSpinnerStopsPollingWhenThePollerLosesItsProcessor(t *testing.T) {
 	sc := newSpinScript(t, 40*time.Microsecond)
 	// Rounds of half the budget or more: the poller was off its processor,
 	// though the bytes came within the budget.
-	if !sc.window(25*time.Microsecond, func(int) bool { return false }) {
-		t.Fatal("polling on after a window of polls that lost their processor")
+	sc.window(25*time.Microsecond, never)
+	if !sc.window(25*time.Microsecond, never) {
+		t.Fatal("polling on after two windows of polls that lost their processor")
 	}
 	sc.s.stop()
 	// Short rounds that find bytes within the budget pay.
