@@ -157,6 +157,7 @@ var ratePairs = []lane{
 	{id: "node", name: "node-ipc 14 server ← node-ipc 14 clients", server: "node", client: "node"},
 	{id: "typical", name: "nodeipc server ← nodeipc clients", server: "go", client: "go", style: "typical"},
 	{id: "typical-nospin", name: "nodeipc, ReadSpin -1", server: "go", client: "go", style: "typical", noSpin: true},
+	{id: "typical-procs1", name: "nodeipc, server at GOMAXPROCS=1", server: "go", client: "go", style: "typical", procs: 1},
 }
 
 // rateMeasure is one paced pass's figures.
@@ -181,10 +182,14 @@ func (b *bench) runRates(transport string, l lane, rate float64, conns int, warm
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), passTimeout)
 	defer cancel()
+	if l.procs > 0 {
+		opts["procs"] = l.procs
+	}
 	srv, err := b.startServer(ctx, l.server, opts)
 	if err != nil {
 		return rateMeasure{}, err
 	}
+	delete(opts, "procs")
 	opts["role"], opts["conns"], opts["rate"] = "rates", conns, rate
 	opts["warmup_ms"], opts["during_ms"] = warmup.Milliseconds(), window.Milliseconds()
 	var res result

@@ -37,7 +37,10 @@
 //     nodeipc with Config.ReadSpin -1 on both peers.
 //   - rates: one server answering 10 connections of one client process,
 //     paced with a ticker to 1,000 and 10,000 requests a second in all; the
-//     server's CPU, and both processes', as a share of one core.
+//     server's CPU, and both processes', as a share of one core. Besides
+//     node-ipc and nodeipc, nodeipc with Config.ReadSpin -1 on both peers,
+//     and with the server at GOMAXPROCS=1 (a tuning, to show what the Go
+//     runtime's idle processors cost a server at moderate rates).
 //   - idle: 10,000 connections to one server, each after one request, then
 //     idle; the server's resident memory per connection.
 //
@@ -96,6 +99,7 @@ type lane struct {
 	server, client string
 	style          string // a go client's: "typical" or "tuned"
 	noSpin         bool   // go peers: Config.ReadSpin -1
+	procs          int    // a go server's GOMAXPROCS, when set
 	// mode is what a round trip is: "" a plain emit echoed by an emit,
 	// modeRequest a request and its reply, modeAcked an acknowledged emit
 	// echoed by an acknowledged emit (node-ipc sides use the companion).

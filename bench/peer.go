@@ -48,6 +48,7 @@ type peerOpts struct {
 	Rate      float64   `json:"rate"`       // rates client: requests a second, all connections together
 	WarmupMS  int       `json:"warmup_ms"`  // rates client: paced before the measured window
 	DuringMS  int       `json:"during_ms"`  // rates client: the measured window
+	Procs     int       `json:"procs"`      // go server: GOMAXPROCS, when set
 }
 
 // tlsFiles are the PEM files of a TLS run: the server's key and certificate,
@@ -96,6 +97,9 @@ func runPeer(arg string) error {
 	}
 	switch {
 	case o.Impl == "go" && o.Role == "server":
+		if o.Procs > 0 {
+			runtime.GOMAXPROCS(o.Procs)
+		}
 		return goServer(o)
 	case o.Role == "rates":
 		return goRatesClient(o)
