@@ -154,6 +154,32 @@ func TestAgainstPlainLanes(t *testing.T) {
 	}
 }
 
+// TestRatiosByRepetition checks the summary line's ratios: medians against
+// medians, and repetition by repetition when there was more than one.
+func TestRatiosByRepetition(t *testing.T) {
+	rep := report{Lanes: []row{
+		{Transport: "unix", Lane: lanes[0].name, RTTPerSec: 100000, CPUus64: 14, P50us: 36, RTTByRep: []float64{80000, 100000, 130000}},
+		{Transport: "unix", Lane: lanes[1].name, RTTPerSec: 600000, CPUus64: 3, P50us: 11, RTTByRep: []float64{480000, 600000, 610000}},
+		{Transport: "tcp", Lane: lanes[0].name, RTTPerSec: 100000, CPUus64: 14, P50us: 36, RTTByRep: []float64{100000}},
+		{Transport: "tcp", Lane: lanes[1].name, RTTPerSec: 500000, CPUus64: 3, P50us: 11, RTTByRep: []float64{500000}},
+	}}
+	var b strings.Builder
+	printRatios(&b, []string{"unix", "tcp"}, rep)
+	got := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(got) != 2 {
+		t.Fatalf("%d lines: %q", len(got), b.String())
+	}
+	if !strings.Contains(got[0], "does 6.0x the round trips/s") || !strings.HasSuffix(got[0], "; typical by repetition 6.0x 6.0x 4.7x") {
+		t.Errorf("unix: %s", got[0])
+	}
+	if !strings.Contains(got[1], "does 5.0x") || strings.Contains(got[1], "by repetition") {
+		t.Errorf("tcp, one repetition: %s", got[1])
+	}
+	if s := byRepetition([]float64{1, 2}, []float64{1, 0}); s != "" {
+		t.Errorf("a repetition without node-ipc's figure: %q", s)
+	}
+}
+
 // TestModeServersAnswer starts the Go and the node-ipc server peers in each
 // mode and talks to them from this process: in "req" mode a request comes
 // back with the data sent; in "ack" mode a client with acknowledged

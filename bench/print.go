@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 )
 
 // lossText is a row's loss figure: none for stream transports, which cannot
@@ -172,6 +173,28 @@ func printRatios(w io.Writer, transports []string, rep report) {
 		if t, ok := find(tr, lanes[2].name); ok {
 			fmt.Fprintf(w, "; tuned client %.1fx", t.RTTPerSec/n.RTTPerSec)
 		}
+		if by := byRepetition(g.RTTByRep, n.RTTByRep); by != "" {
+			fmt.Fprintf(w, "; typical by repetition %s", by)
+		}
 		fmt.Fprintln(w)
 	}
+}
+
+// byRepetition is the ratio of a to b repetition by repetition ("4.7x
+// 5.9x"), or "" for a single repetition: on a machine with other work the
+// lanes of one repetition share its conditions, and the ratio of medians
+// can hide how far apart they were.
+func byRepetition(a, b []float64) string {
+	n := min(len(a), len(b))
+	if n < 2 {
+		return ""
+	}
+	parts := make([]string, 0, n)
+	for i := range n {
+		if b[i] <= 0 {
+			return ""
+		}
+		parts = append(parts, fmt.Sprintf("%.1fx", a[i]/b[i]))
+	}
+	return strings.Join(parts, " ")
 }

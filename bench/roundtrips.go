@@ -101,8 +101,9 @@ type row struct {
 	RTTPerSec, P50us, P99us    float64
 	CPUus64, CPUus1            float64 // CPU µs per round trip, both processes: 64 in flight, 1 in flight
 	RSSServerMiB, RSSClientMiB float64
-	Lost                       int     // requests lost, every pass of the lane
-	LostPct                    float64 // of the requests measured
+	Lost                       int       // requests lost, every pass of the lane
+	LostPct                    float64   // of the requests measured
+	RTTByRep                   []float64 // round trips a second (64 in flight), repetition by repetition
 }
 
 type laneKey struct{ transport, lane string }
@@ -163,6 +164,7 @@ func (runs *roundTripRuns) rows(p plan) []row {
 				cpu1 = append(cpu1, m.cpuPerRT())
 			}
 			r.RTTPerSec, r.CPUus64, r.CPUus1 = med(rate), med(cpu64), med(cpu1)
+			r.RTTByRep = rate
 			r.RSSServerMiB, r.RSSClientMiB = med(rssS), med(rssC)
 			r.P50us, r.P99us = medianLatency(lat)
 			sent := 0
