@@ -82,7 +82,7 @@ func (td *typeDecoder) decode(d *valueDecoder, v reflect.Value) bool {
 }
 
 var (
-	decoderCache     sync.Map // reflect.Type -> *typeDecoder
+	decoderCache     codecCache[typeDecoder]
 	jsonUnmarshalerT = reflect.TypeFor[json.Unmarshaler]()
 	textUnmarshalerT = reflect.TypeFor[encoding.TextUnmarshaler]()
 	jsonNumberT      = reflect.TypeFor[json.Number]()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -184,4 +185,39 @@ func FuzzEncodeMatchesEncodingJSON(f *testing.F) {
 		checkEncodeMatches(t, map[string]any{s1: v.Inner, s2: []any{f32, f64, s1}})
 		checkEncodeMatches(t, namedString(s1))
 	})
+}
+
+// TestCodecCacheAlternatingTypes checks the codec caches' last-found entry:
+// types looked up in turn each get their own codec, and finding one again,
+// the last or another, allocates nothing.
+func TestCodecCacheAlternatingTypes(t *testing.T) {
+	type first struct{ A int }
+	type second struct{ B string }
+	ft, st := reflect.TypeFor[first](), reflect.TypeFor[second]()
+	fe, se := encoderOf(ft), encoderOf(st)
+	fd, sd := decoderOf(ft), decoderOf(st)
+	if fe == se || fd == sd {
+		t.Fatal("two types share a codec")
+	}
+	for i := 0; i < 4; i++ {
+		if encoderOf(ft) != fe || encoderOf(ft) != fe || encoderOf(st) != se || decoderOf(st) != sd || decoderOf(ft) != fd {
+			t.Fatalf("round %d: a type's codec changed", i)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		_, _ = encoderOf(ft), encoderOf(st)
+		_, _ = decoderOf(st), decoderOf(st)
+	}); n != 0 {
+		t.Errorf("finding codecs allocates %v times per run", n)
+	}
+	var b []byte
+	for i, v := range []any{first{1}, second{"x"}, first{2}, second{"y"}} {
+		b = b[:0]
+		var ok bool
+		b, ok = encoderOf(reflect.TypeOf(v)).encode(b, reflect.ValueOf(v), 0)
+		want, _ := json.Marshal(v)
+		if !ok || string(b) != string(want) {
+			t.Errorf("value %d: encoded %s (%v), want %s", i, b, ok, want)
+		}
+	}
 }

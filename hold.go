@@ -36,7 +36,7 @@ const holdsApart = 4
 
 // hold notes that something starts waiting now.
 func (h *holdTimer) hold() {
-	now := time.Now()
+	now := monoNow()
 	h.sparse = now.Sub(h.last) > h.max/holdsApart
 	h.since, h.last = now, now
 	if h.on {

@@ -262,7 +262,7 @@ func (w *readWaiter) readAfter(p []byte, read func([]byte) (int, error)) (int, e
 func (c *conn) readIdle() (*wire.Splitter, int, error) {
 	var start time.Time
 	if c.spin != nil {
-		start = time.Now()
+		start = monoNow()
 	}
 	c.wait.wait()
 	sp := c.takeSplitter()

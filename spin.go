@@ -108,8 +108,20 @@ func (s *spinner) clock() time.Time {
 	if s.now != nil {
 		return s.now()
 	}
-	return time.Now()
+	return monoNow()
 }
+
+// clockBase is a reading of both clocks, taken once.
+var clockBase = time.Now()
+
+// monoNow is the time now as the monotonic clock tells it: clockBase moved
+// on by the monotonic time since. time.Now reads the wall clock as well
+// (52 ns against 29 ns on the benchmark machine), and the readers and the
+// hold timer read the clock several times per round trip. The result's wall
+// clock reading is clockBase's plus the monotonic time since, so it keeps
+// to the wall clock to within what the wall clock was set since the
+// process started; only differences between readings are used.
+func monoNow() time.Time { return clockBase.Add(time.Since(clockBase)) }
 
 // read reads into p with read, the connection's blocking read, polling the
 // socket first when the connection is busy and polls have been paying. A

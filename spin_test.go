@@ -3,6 +3,7 @@ package nodeipc
 import (
 	"errors"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -396,5 +397,31 @@ func TestSpinnerYields(t *testing.T) {
 	_, _ = s.read(nil, fakeRead(0, 1, nil))
 	if rounds > 10 {
 		t.Fatalf("the woken goroutine ran after %d poll rounds", rounds)
+	}
+}
+
+// TestMonoNowKeepsToBothClocks checks that monoNow reads as time.Now does:
+// between two readings of it on the monotonic clock, near it on the wall
+// clock (within a second, so that a wall clock set while the test runs does
+// not fail it), with a monotonic reading, and never going back.
+func TestMonoNowKeepsToBothClocks(t *testing.T) {
+	prev := monoNow()
+	for i := 0; i < 1000; i++ {
+		before := time.Now()
+		got := monoNow()
+		after := time.Now()
+		if got.Before(prev) {
+			t.Fatalf("monoNow went back: %v after %v", got, prev)
+		}
+		if got.Before(before) || got.After(after) {
+			t.Fatalf("monoNow %v is not between %v and %v (monotonic)", got, before, after)
+		}
+		if d := got.Round(0).Sub(after.Round(0)); d > time.Second || d < -time.Second {
+			t.Fatalf("monoNow's wall clock is %v from time.Now's", d)
+		}
+		if !strings.Contains(got.String(), " m=") {
+			t.Fatalf("monoNow %v has no monotonic reading", got)
+		}
+		prev = got
 	}
 }

@@ -341,11 +341,11 @@ type stats struct {
 	sent          []time.Duration // since base
 	ended         []bool
 	lat           []time.Duration
-	start, last   time.Time
-	lastReply     time.Time // or the start of the pass
-	resolved      int       // requests ended, warm-up included
-	lost          int       // measured requests given up
-	oldest        int       // no request below it is still waiting
+	start, last   time.Duration // since base
+	lastReply     time.Duration // since base; or the start of the pass
+	resolved      int           // requests ended, warm-up included
+	lost          int           // measured requests given up
+	oldest        int           // no request below it is still waiting
 }
 
 func newStats(o peerOpts) *stats {
@@ -355,12 +355,20 @@ func newStats(o peerOpts) *stats {
 }
 
 // stamp records that request seq is sent now.
-func (s *stats) stamp(seq int) { s.sent[seq] = time.Since(s.base) }
+func (s *stats) stamp(seq int) { s.sent[seq] = s.now() }
+
+// now is the time since base. time.Since reads only the monotonic clock,
+// where time.Now reads the wall clock too: this is read for every request
+// and every reply, and the harness's own cost counts in the client's CPU.
+func (s *stats) now() time.Duration { return time.Since(s.base) }
+
+// sinceReply is how long before t the last reply came.
+func (s *stats) sinceReply(t time.Time) time.Duration { return t.Sub(s.base) - s.lastReply }
 
 // begin marks the start of the pass, and starts the clock when there is no
 // warm-up.
 func (s *stats) begin() {
-	s.lastReply = time.Now()
+	s.lastReply = s.now()
 	if s.warmup == 0 {
 		s.start = s.lastReply
 		s.measuring()
@@ -380,17 +388,17 @@ func (s *stats) got(seq int) bool {
 	if seq < 0 || seq >= s.total || s.ended[seq] {
 		return false
 	}
-	now := time.Now()
+	now := s.now()
 	s.lastReply = now
 	if seq >= s.warmup {
-		s.lat = append(s.lat, now.Sub(s.base)-s.sent[seq])
+		s.lat = append(s.lat, now-s.sent[seq])
 		s.last = now
 	}
 	s.end(seq, now)
 	return true
 }
 
-func (s *stats) end(seq int, now time.Time) {
+func (s *stats) end(seq int, now time.Duration) {
 	s.ended[seq] = true
 	s.resolved++
 	if s.resolved == s.warmup {
@@ -403,7 +411,7 @@ func (s *stats) end(seq int, now time.Time) {
 // still waiting, and returns how many it gave up.
 func (s *stats) expire(next int, deadline time.Time) int {
 	n := 0
-	now := time.Now()
+	now := s.now()
 	last := deadline.Sub(s.base)
 	for ; s.oldest < next; s.oldest++ {
 		if s.ended[s.oldest] {
@@ -425,7 +433,7 @@ func (s *stats) complete() bool { return s.resolved == s.total }
 
 func (s *stats) print() {
 	cpu := selfCPU() - s.cpu0
-	elapsed := s.last.Sub(s.start)
+	elapsed := s.last - s.start
 	sort.Slice(s.lat, func(i, j int) bool { return s.lat[i] < s.lat[j] })
 	q := func(p float64) float64 {
 		if len(s.lat) == 0 {

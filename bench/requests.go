@@ -88,7 +88,7 @@ func goRequestClient(o peerOpts) error {
 				return
 			case <-t.C:
 				mu.Lock()
-				quiet := time.Since(st.lastReply)
+				quiet := st.sinceReply(time.Now())
 				mu.Unlock()
 				if quiet > requestStall {
 					cancel(fmt.Errorf("no reply from %s for %v", o.address(), quiet.Round(time.Second)))

@@ -99,7 +99,7 @@ func goUDPClient(o peerOpts) error {
 			return nil
 		case now := <-tick.C:
 			mu.Lock()
-			if now.Sub(st.lastReply) > stallAfter*timeout {
+			if st.sinceReply(now) > stallAfter*timeout {
 				mu.Unlock()
 				return stalled(o)
 			}
@@ -191,7 +191,7 @@ func rawUDPClient(o peerOpts) error {
 			freed = 1
 		}
 		if now := time.Now(); !now.Before(sweep) {
-			if now.Sub(st.lastReply) > stallAfter*timeout {
+			if st.sinceReply(now) > stallAfter*timeout {
 				return stalled(o)
 			}
 			freed += st.expire(next, now.Add(-timeout))
