@@ -464,3 +464,66 @@ func TestIdleLaneReportsAFigure(t *testing.T) {
 		t.Logf("%s: %.1f KiB per connection", l.name, m.perConnKiB())
 	}
 }
+
+// TestThroughputPassTimesThePassAlone checks the clients' accounting: a
+// pass with many requests in flight over a stream reads the clock only when
+// the warm-up ends and at the last reply, and still counts every measured
+// reply once; a latency pass and a UDP pass time every request.
+func TestThroughputPassTimesThePassAlone(t *testing.T) {
+	out := os.Stdout
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Stdout = w
+	defer func() { os.Stdout = out }()
+
+	s := newStats(peerOpts{Transport: "unix", Inflight: 64, Warmup: 5, Count: 10})
+	if s.timed || s.sent != nil || s.lat != nil {
+		t.Fatalf("a throughput pass over a stream is timed: %+v", s)
+	}
+	s.begin()
+	for i := range 15 {
+		s.stamp(i)
+	}
+	// Replies out of order, one twice and one garbled.
+	order := []int{1, 0, 3, 2, 4, 9, 5, 6, 8, 7, 10, 12, 11, 14, 13}
+	for k, seq := range order {
+		if k == 6 {
+			if s.got(9) || s.got(-1) || s.got(15) {
+				t.Fatal("a duplicated or garbled reply was counted")
+			}
+		}
+		if !s.got(seq) {
+			t.Fatalf("reply %d not counted", seq)
+		}
+		if k == 4 && (s.start == 0 || s.last != s.start) {
+			t.Fatalf("the warm-up ended without starting the clock: start %v last %v", s.start, s.last)
+		}
+		if k > 4 && k < 14 && s.last != s.start {
+			t.Fatalf("reply %d read the clock", seq)
+		}
+	}
+	if !s.complete() || s.answered != 10 || s.last <= s.start || len(s.lat) != 0 {
+		t.Fatalf("after the pass: complete %v, answered %d, start %v, last %v, %d latencies", s.complete(), s.answered, s.start, s.last, len(s.lat))
+	}
+	w.Close()
+	printed, _ := io.ReadAll(r)
+	if n := strings.Count(string(printed), `"measuring"`); n != 1 {
+		t.Errorf("measuring announced %d times: %s", n, printed)
+	}
+
+	for _, o := range []peerOpts{{Transport: "unix", Inflight: 1, Count: 3}, {Transport: "udp4", Inflight: 64, Count: 3}} {
+		s := newStats(o)
+		if !s.timed {
+			t.Fatalf("%s at %d in flight is not timed", o.Transport, o.Inflight)
+		}
+		for i := range 3 {
+			s.stamp(i)
+			s.got(i)
+		}
+		if len(s.lat) != 3 || s.answered != 3 {
+			t.Errorf("%s at %d in flight: %d latencies, %d answered", o.Transport, o.Inflight, len(s.lat), s.answered)
+		}
+	}
+}

@@ -330,6 +330,12 @@ func goServer(o peerOpts) error {
 // after the warm-up, and time runs from the end of the warm-up to the last
 // reply.
 //
+// As in node-ipc's method, a throughput pass (more than one request in
+// flight over a stream) times the pass, not each request: the clock is read
+// when the warm-up ends and at the last reply, and no latency is recorded.
+// Latency passes (one in flight) and datagram passes (whose lost requests
+// are found by their send times) time every request and reply.
+//
 // Send times are kept as offsets from base, not as time.Time values: an
 // array of those holds a pointer each (their location), which the garbage
 // collector would scan, 200,000 of them, in every cycle of the measured
@@ -344,18 +350,28 @@ type stats struct {
 	start, last   time.Duration // since base
 	lastReply     time.Duration // since base; or the start of the pass
 	resolved      int           // requests ended, warm-up included
+	answered      int           // measured requests answered
 	lost          int           // measured requests given up
 	oldest        int           // no request below it is still waiting
+	timed         bool          // every request and reply is timed
 }
 
 func newStats(o peerOpts) *stats {
 	total := o.Warmup + o.Count
-	return &stats{warmup: o.Warmup, total: total, base: time.Now(), sent: make([]time.Duration, total),
-		ended: make([]bool, total), lat: make([]time.Duration, 0, o.Count)}
+	s := &stats{warmup: o.Warmup, total: total, base: time.Now(), ended: make([]bool, total),
+		timed: timedPass(o.Transport, o.Inflight)}
+	if s.timed {
+		s.sent, s.lat = make([]time.Duration, total), make([]time.Duration, 0, o.Count)
+	}
+	return s
 }
 
-// stamp records that request seq is sent now.
-func (s *stats) stamp(seq int) { s.sent[seq] = s.now() }
+// stamp records that request seq is sent now, in a timed pass.
+func (s *stats) stamp(seq int) {
+	if s.timed {
+		s.sent[seq] = s.now()
+	}
+}
 
 // now is the time since base. time.Since reads only the monotonic clock,
 // where time.Now reads the wall clock too: this is read for every request
@@ -387,6 +403,21 @@ func (s *stats) measuring() {
 func (s *stats) got(seq int) bool {
 	if seq < 0 || seq >= s.total || s.ended[seq] {
 		return false
+	}
+	if seq >= s.warmup {
+		s.answered++
+	}
+	if !s.timed {
+		// Only the end of the warm-up and the last reply read the clock.
+		if s.resolved+1 == s.warmup || s.resolved+1 == s.total {
+			now := s.now()
+			s.lastReply, s.last = now, now
+			s.end(seq, now)
+		} else {
+			s.ended[seq] = true
+			s.resolved++
+		}
+		return true
 	}
 	now := s.now()
 	s.lastReply = now
@@ -441,7 +472,7 @@ func (s *stats) print() {
 		}
 		return float64(s.lat[min(len(s.lat)-1, int(p*float64(len(s.lat))))].Nanoseconds()) / 1000
 	}
-	count := len(s.lat)
+	count := s.answered
 	rate := 0.0
 	if elapsed > 0 {
 		rate = float64(count) / elapsed.Seconds()

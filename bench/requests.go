@@ -82,15 +82,21 @@ func goRequestClient(o peerOpts) error {
 	go func() {
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
+		// A throughput pass does not time each reply: the watch counts the
+		// requests ended instead.
+		ended, since := -1, time.Now()
 		for {
 			select {
 			case <-stop:
 				return
-			case <-t.C:
+			case now := <-t.C:
 				mu.Lock()
-				quiet := st.sinceReply(time.Now())
+				n := st.resolved
 				mu.Unlock()
-				if quiet > requestStall {
+				if n != ended {
+					ended, since = n, now
+				}
+				if quiet := now.Sub(since); quiet > requestStall {
 					cancel(fmt.Errorf("no reply from %s for %v", o.address(), quiet.Round(time.Second)))
 					return
 				}

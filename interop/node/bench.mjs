@@ -17,7 +17,9 @@
 // ({"ev":"stats","cpu_us","rss_kib"}), and it exits when stdin closes
 // ("max_conns" raises node-ipc's maxConnections). The client prints
 // {"ev":"measuring"} when its measured requests begin, then one result line
-// (with its own CPU time since, "cpu_us"), and exits.
+// (with its own CPU time since, "cpu_us"), and exits. With more than one
+// request in flight over a stream it times the pass, not each request, and
+// reports no latencies (p50_us and p99_us are 0).
 //
 // "mode" (both peers) makes a round trip something else than a plain emit
 // echoed by a plain emit, with the Node.js companion of the nodeipc
@@ -113,10 +115,16 @@ if (opts.role === 'server') {
   // object for the garbage collector of the measured process.
   const now = () => performance.now() * 1e6;
   const timeout = timeoutMS * 1e6;
-  const sent = new Float64Array(total);
+  // As in node-ipc's method, a throughput pass (more than one request in
+  // flight over a stream) times the pass, not each request: the clock is
+  // read when the warm-up ends and at the last reply. Latency passes and
+  // UDP passes (which find lost requests by their send times) time each.
+  const timed = inflight <= 1 || udp;
+  const sent = new Float64Array(timed ? total : 0);
   const ended = new Uint8Array(total); // answered or given up
-  const lat = new Float64Array(opts.count || 100000);
+  const lat = new Float64Array(timed ? opts.count || 100000 : 0);
   let nlat = 0;
+  let answered = 0; // measured requests answered
   let cpu0 = 0;
   let next = 0;
   let resolved = 0; // requests ended, warm-up included
@@ -131,7 +139,7 @@ if (opts.role === 'server') {
     print({ ev: 'measuring' });
   };
   const send = () => {
-    sent[next] = now();
+    if (timed) sent[next] = now();
     emit(next);
     next++;
   };
@@ -148,7 +156,7 @@ if (opts.role === 'server') {
     const elapsed = Math.round(last - t0);
     const got = lat.subarray(0, nlat).sort();
     const q = (p) => (got.length ? got[Math.min(got.length - 1, Math.floor(p * got.length))] / 1000 : 0);
-    const count = got.length;
+    const count = answered;
     process.stdout.write(JSON.stringify({
       ev: 'result', count, elapsed_ns: elapsed, rtt_per_sec: elapsed > 0 ? count / (elapsed / 1e9) : 0,
       p50_us: q(0.5), p99_us: q(0.99), lost, cpu_us: cpu,
@@ -157,13 +165,26 @@ if (opts.role === 'server') {
   };
   const reply = (seq) => {
     if (!(seq >= 0 && seq < total) || ended[seq]) return; // late or garbled
-    const at = now();
-    lastReply = at;
-    if (seq >= warmup) {
-      lat[nlat++] = at - sent[seq];
-      last = at;
+    if (seq >= warmup) answered++;
+    if (!timed) {
+      // Only the end of the warm-up and the last reply read the clock.
+      if (resolved + 1 === warmup || resolved + 1 === total) {
+        const at = now();
+        lastReply = last = at;
+        end(seq, at);
+      } else {
+        ended[seq] = 1;
+        resolved++;
+      }
+    } else {
+      const at = now();
+      lastReply = at;
+      if (seq >= warmup) {
+        lat[nlat++] = at - sent[seq];
+        last = at;
+      }
+      end(seq, at);
     }
-    end(seq, at);
     if (resolved === total) finish();
     else if (next < total) send();
   };
