@@ -374,8 +374,9 @@ func (s *stats) stamp(seq int) {
 }
 
 // now is the time since base. time.Since reads only the monotonic clock,
-// where time.Now reads the wall clock too: this is read for every request
-// and every reply, and the harness's own cost counts in the client's CPU.
+// where time.Now reads the wall clock too: a timed pass reads it for every
+// request and every reply, and the harness's own cost counts in the
+// client's CPU.
 func (s *stats) now() time.Duration { return time.Since(s.base) }
 
 // sinceReply is how long before t the last reply came.
