@@ -99,9 +99,10 @@ func cachedOf[C any](cache *codecCache[C], t reflect.Type, build func(reflect.Ty
 	if e := cache.last.Load(); e != nil && e.t == t {
 		return e.c
 	}
-	if e, ok := cache.m.Load(t); ok {
-		cache.last.Store(e.(*codecEntry[C]))
-		return e.(*codecEntry[C]).c
+	if v, ok := cache.m.Load(t); ok {
+		e := v.(*codecEntry[C])
+		cache.last.Store(e)
+		return e.c
 	}
 	building := map[reflect.Type]*C{}
 	c := build(t, building)

@@ -120,7 +120,8 @@ var clockBase = time.Now()
 // hold timer read the clock several times per round trip. The result's wall
 // clock reading is clockBase's plus the monotonic time since, so it keeps
 // to the wall clock to within what the wall clock was set since the
-// process started; only differences between readings are used.
+// process started: differences between readings are exact, and the
+// spinner's retries on multiples of a period (learn) move by at most that.
 func monoNow() time.Time { return clockBase.Add(time.Since(clockBase)) }
 
 // read reads into p with read, the connection's blocking read, polling the

@@ -409,15 +409,14 @@ func (s *stats) got(seq int) bool {
 		s.answered++
 	}
 	if !s.timed {
-		// Only the end of the warm-up and the last reply read the clock.
+		// Only the end of the warm-up and the last reply read the clock
+		// (end uses now only at the end of the warm-up).
+		var now time.Duration
 		if s.resolved+1 == s.warmup || s.resolved+1 == s.total {
-			now := s.now()
+			now = s.now()
 			s.lastReply, s.last = now, now
-			s.end(seq, now)
-		} else {
-			s.ended[seq] = true
-			s.resolved++
 		}
+		s.end(seq, now)
 		return true
 	}
 	now := s.now()

@@ -167,15 +167,11 @@ if (opts.role === 'server') {
     if (!(seq >= 0 && seq < total) || ended[seq]) return; // late or garbled
     if (seq >= warmup) answered++;
     if (!timed) {
-      // Only the end of the warm-up and the last reply read the clock.
-      if (resolved + 1 === warmup || resolved + 1 === total) {
-        const at = now();
-        lastReply = last = at;
-        end(seq, at);
-      } else {
-        ended[seq] = 1;
-        resolved++;
-      }
+      // Only the end of the warm-up and the last reply read the clock
+      // (end uses the time only at the end of the warm-up).
+      let at = 0;
+      if (resolved + 1 === warmup || resolved + 1 === total) at = lastReply = last = now();
+      end(seq, at);
     } else {
       const at = now();
       lastReply = at;
