@@ -38,12 +38,10 @@ import (
 // processor, and readers that wait on each other in one process are better
 // served by the runtime's poller. For the same reason a connection whose
 // other end is in this process (a client of its own server) never polls.
-// Between polls the reader yields (see spinYield): where the process has
-// one processor, to the goroutines its handlers woke, which nothing else
-// would run meanwhile; where it has more, which run those, the CPU to
-// other threads, so that a peer polling on the same CPU runs at once rather
-// than when the poller's time slice ends (two peers that poll on one CPU
-// and do not yield take turns, and answer in twice the budget).
+// Between polls the reader yields to the goroutines its handlers woke. (A
+// yield also wakes an idle processor's thread, which takes the poller when
+// the processor it was on is wanted by the peer: without it, two peers
+// that poll on one processor take turns and answer in twice the budget.)
 //
 // Only the connection's reader reads through its spinner; stop may be called
 // from any goroutine. A nil spinner never polls.
@@ -54,7 +52,6 @@ type spinner struct {
 	state  atomic.Int32                       // spinQuiet, spinBusy or spinStopped
 	end    string                             // a TCP connection's ends, in tcpEnds; or ""
 	now    func() time.Time                   // the clock; time.Now but in tests
-	yield  func()                             // between polls (spinYield); runtime.Gosched when nil
 
 	// The reader's own: whether polling is off, until when (retryAt), and
 	// for how long it went off last (offFor); the polls of the current
@@ -106,24 +103,6 @@ var busyReaders atomic.Int32
 // maxSpinners is a new spinner's limit (GOMAXPROCS takes the scheduler's
 // lock: asked once per connection, not once per read).
 func maxSpinners() int32 { return int32(max(1, runtime.GOMAXPROCS(0)/2)) }
-
-// spinYield returns what a new spinner does between polls. With one
-// processor it yields to the process's other goroutines (runtime.Gosched):
-// nothing else runs those its handlers woke. With more it yields the CPU
-// (yieldCPU): the other processors run those goroutines, and
-// runtime.Gosched would also wake an idle processor's thread on every round
-// (a futex call, and a thread that then takes the poller to another CPU),
-// which costs more than it brings. On 2 CPUs, in the benchmark's typical
-// lane, yielding the CPU gave lower 99th percentiles at 1 in flight and a
-// lower median with a CPU-bound process running, for a median about 2 us
-// higher on a quiet machine, and as many round trips at 64 in flight or
-// more (see CHANGELOG.md).
-func spinYield() func() {
-	if runtime.GOMAXPROCS(0) == 1 {
-		return runtime.Gosched
-	}
-	return yieldCPU
-}
 
 func (s *spinner) clock() time.Time {
 	if s.now != nil {
@@ -239,11 +218,7 @@ func (s *spinner) poll(start time.Time, p []byte) (int, int, time.Time) {
 			return 0, pollMissed, now
 		}
 		prev = now
-		if s.yield != nil {
-			s.yield()
-		} else {
-			runtime.Gosched()
-		}
+		runtime.Gosched()
 	}
 	return 0, pollCrowded, start
 }

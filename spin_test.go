@@ -2,7 +2,6 @@ package nodeipc
 
 import (
 	"errors"
-	"reflect"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -381,15 +380,14 @@ func TestSpinnerKeepsPollingWhenMostPollsPay(t *testing.T) {
 	}
 }
 
-// A poller yields between rounds, so that with one processor too a
-// goroutine its handler woke runs at once rather than when the poll ends:
-// a spinner made there (spinYield) yields to goroutines, not (only) the CPU.
+// A poller yields between rounds, so that (with one processor too) a
+// goroutine its handler woke runs at once rather than when the poll ends.
 func TestSpinnerYields(t *testing.T) {
 	noBusyReaders(t)
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	var woke atomic.Bool
 	rounds := 0
-	s := &spinner{budget: time.Hour, limit: maxSpinners(), yield: spinYield(), try: probe(func() (bool, error) {
+	s := &spinner{budget: time.Hour, limit: maxSpinners(), try: probe(func() (bool, error) {
 		rounds++
 		return woke.Load(), nil
 	})}
@@ -425,33 +423,5 @@ func TestMonoNowKeepsToBothClocks(t *testing.T) {
 			t.Fatalf("monoNow %v has no monotonic reading", got)
 		}
 		prev = got
-	}
-}
-
-// With more than one processor a spinner yields the CPU between polls
-// (sched_yield(2) on Linux), and the goroutines its handlers wake run on
-// the other processors meanwhile.
-func TestSpinnerYieldsTheCPUWithMoreProcessors(t *testing.T) {
-	noBusyReaders(t)
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
-	if got, want := reflect.ValueOf(spinYield()).Pointer(), reflect.ValueOf(yieldCPU).Pointer(); got != want {
-		t.Fatal("with 2 processors a spinner does not yield the CPU between polls")
-	}
-	var woke atomic.Bool
-	s := &spinner{budget: time.Hour, limit: maxSpinners(), yield: spinYield(), try: probe(func() (bool, error) {
-		return woke.Load(), nil
-	})}
-	defer s.stop()
-	s.setBusy(true)
-	go woke.Store(true)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_, _ = s.read(nil, fakeRead(0, 1, nil))
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the goroutine a poller woke did not run on the other processor")
 	}
 }

@@ -29,7 +29,7 @@ func newSpinner(nc net.Conn, budget time.Duration) *spinner {
 	if p == nil {
 		return nil
 	}
-	s := &spinner{budget: budget, limit: maxSpinners(), try: p.try, yield: spinYield()}
+	s := &spinner{budget: budget, limit: maxSpinners(), try: p.try}
 	if _, ok := nc.(*net.TCPConn); ok && s.pairs(nc.LocalAddr(), nc.RemoteAddr()) {
 		return nil
 	}
