@@ -10,6 +10,7 @@ import (
 
 	"github.com/effeeea0/nodeipc"
 	"github.com/effeeea0/nodeipc/internal/testcert"
+	"github.com/effeeea0/nodeipc/internal/testport"
 )
 
 // A server and a client exchange a message over a local socket (a Unix
@@ -463,12 +464,11 @@ func Example_sync() {
 	// hello got answer 9
 }
 
-// freePort returns a TCP port free at the moment on 127.0.0.1.
+// freePort returns a loopback port to listen on by number (see testport).
 func freePort() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testport.Free()
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/effeeea0/nodeipc"
+	"github.com/effeeea0/nodeipc/internal/testport"
 )
 
 var networks = []string{"unix", "tcp"}
@@ -51,14 +52,14 @@ func (e endpoint) opts(lib int, role string, extra map[string]any) map[string]an
 	return o
 }
 
+// freePort returns a loopback port to listen on by number (see testport).
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testport.Free()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 func goConfig() *nodeipc.Config {
