@@ -10,6 +10,7 @@ import (
 
 	"github.com/effeeea0/nodeipc"
 	"github.com/effeeea0/nodeipc/internal/testcert"
+	"github.com/effeeea0/nodeipc/internal/testport"
 )
 
 func tlsEndpoint(t *testing.T) endpoint {
@@ -175,14 +176,14 @@ func TestUDPWithNodeIPC(t *testing.T) {
 	}
 }
 
+// freeUDPPort returns a UDP port of host to bind by number (see testport).
 func freeUDPPort(t *testing.T, network, host string) int {
 	t.Helper()
-	pc, err := net.ListenPacket(network, net.JoinHostPort(host, "0"))
+	port, err := testport.FreeUDP(network, host)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pc.Close()
-	return pc.LocalAddr().(*net.UDPAddr).Port
+	return port
 }
 
 // poll waits up to d for the next event named ev; nil if none came.
