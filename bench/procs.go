@@ -8,13 +8,12 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"time"
-
-	"github.com/effeeea0/nodeipc/internal/testport"
 )
 
 // result is what a client prints at the end of a pass.
@@ -235,21 +234,19 @@ func usage(ps *os.ProcessState) use {
 	return u
 }
 
-// freePort returns a port of 127.0.0.1 for network ("tcp" for TCP and
-// TLS, or a UDP network) that was free a moment ago, below the ephemeral
-// range (see testport).
+// freePort returns a port free on 127.0.0.1 for network ("tcp" for TCP and
+// TLS, or a UDP network) a moment ago.
 func freePort(network string) int {
-	var port int
-	var err error
 	if datagram(network) {
-		port, err = testport.FreeUDP(network, "127.0.0.1")
-	} else {
-		port, err = testport.Free()
+		if pc, err := net.ListenPacket(network, "127.0.0.1:0"); err == nil {
+			defer pc.Close()
+			return pc.LocalAddr().(*net.UDPAddr).Port
+		}
+	} else if l, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
+		defer l.Close()
+		return l.Addr().(*net.TCPAddr).Port
 	}
-	if err != nil {
-		return 18000 + os.Getpid()%1000
-	}
-	return port
+	return 18000 + os.Getpid()%1000
 }
 
 // busyLoop is the background load: one goroutine spinning on one thread,

@@ -10,7 +10,6 @@ import (
 
 	"github.com/effeeea0/nodeipc"
 	"github.com/effeeea0/nodeipc/internal/testcert"
-	"github.com/effeeea0/nodeipc/internal/testport"
 )
 
 func tlsEndpoint(t *testing.T) endpoint {
@@ -176,14 +175,14 @@ func TestUDPWithNodeIPC(t *testing.T) {
 	}
 }
 
-// freeUDPPort returns a UDP port of host to bind by number (see testport).
 func freeUDPPort(t *testing.T, network, host string) int {
 	t.Helper()
-	port, err := testport.FreeUDP(network, host)
+	pc, err := net.ListenPacket(network, net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return port
+	defer pc.Close()
+	return pc.LocalAddr().(*net.UDPAddr).Port
 }
 
 // poll waits up to d for the next event named ev; nil if none came.

@@ -162,63 +162,28 @@ export async function endpoint(t, transport) {
   return new Endpoint(transport, dir, port);
 }
 
-// Ports a test's server takes by number (node-ipc's servers take a number)
-// are chosen below the system's ephemeral range: a port from binding port 0
-// comes from that range, from which the system also takes the local port of
-// every outgoing connection and unbound UDP sender, so a test running
-// meanwhile could take it before the server binds it. Ports below the range
-// are only taken by a bind that names them. The Go side does the same
-// (internal/testport).
-const lowestPort = 20000;
-let nextPort = Math.floor(Math.random() * (1 << 20));
-
-/** ephemeralLow is the start of the ephemeral port range (32768 unless Linux says lower). */
-function ephemeralLow() {
-  try {
-    const low = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
-    if (Number.isInteger(low) && low > lowestPort + 1000) return Math.min(low, 32768);
-  } catch {
-    // not Linux
-  }
-  return 32768;
-}
-
-/**
- * freeBelowEphemeral returns the first port, from the next one on, that
- * tryBind (which resolves true when it bound and released the port) takes.
- * @param {(port: number) => Promise<boolean>} tryBind
- */
-async function freeBelowEphemeral(tryBind) {
-  const span = ephemeralLow() - lowestPort;
-  for (let i = 0; i < 200; i++) {
-    const port = lowestPort + (nextPort++ % span);
-    if (await tryBind(port)) return port;
-  }
-  throw new Error('no free port below the ephemeral range');
-}
-
-/** freeUDPPort returns a UDP port on loopback, below the ephemeral range, that was free a moment ago. */
+/** freeUDPPort returns a UDP port on loopback that was free a moment ago. */
 export function freeUDPPort() {
-  return freeBelowEphemeral(
-    (port) =>
-      new Promise((resolve) => {
-        const sock = dgram.createSocket('udp4');
-        sock.once('error', () => resolve(false));
-        sock.bind(port, '127.0.0.1', () => sock.close(() => resolve(true)));
-      }),
-  );
+  return new Promise((resolve, reject) => {
+    const sock = dgram.createSocket('udp4');
+    sock.once('error', reject);
+    sock.bind(0, '127.0.0.1', () => {
+      const { port } = sock.address();
+      sock.close(() => resolve(port));
+    });
+  });
 }
 
-/** freePort returns a TCP port on loopback, below the ephemeral range, that was free a moment ago. */
+/** freePort returns a TCP port on loopback that was free a moment ago. */
 function freePort() {
-  return freeBelowEphemeral(
-    (port) =>
-      new Promise((resolve) => {
-        const srv = net.createServer();
-        srv.once('error', () => resolve(false));
-        srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-      }),
-  );
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = /** @type {net.AddressInfo} */ (srv.address());
+      srv.close(() => resolve(port));
+    });
+  });
 }
 
 /**

@@ -1,19 +1,17 @@
-// Package testport gives tests and the benchmark a loopback port to listen
-// on later, by number (a node-ipc server takes its port as a number, and a
-// server that restarts takes the same one again).
+// Package testport gives tests a loopback TCP port to listen on later, by
+// number (a node-ipc server takes its port as a number, and a server that
+// restarts takes the same one again).
 //
 // A port the system chooses (listening on port 0, then closing) comes from
 // the ephemeral range, from which the system also takes the local port of
-// every outgoing connection and of every UDP socket that sends unbound: a
-// test running meanwhile can take it before the server listens on it,
-// which then fails with "address already in use". Ports below that range
-// are only ever taken by a listener asking for one by number, so Free and
-// FreeUDP choose among them.
+// every outgoing connection: a test running meanwhile that connects
+// anywhere can take it before the server listens on it, which then fails
+// with "address already in use". Ports below that range are only ever
+// taken by a listener asking for one by number, so Free chooses among them.
 package testport
 
 import (
 	"errors"
-	"io"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -31,29 +29,17 @@ var next atomic.Int64
 
 func init() { next.Store(rand.Int64N(1 << 20)) }
 
-// Free returns a TCP port of 127.0.0.1 on which nothing listens now, below
-// the system's ephemeral range.
+// Free returns a port of 127.0.0.1 on which nothing listens now, below the
+// system's ephemeral range.
 func Free() (int, error) {
-	return free(func(port string) (io.Closer, error) { return net.Listen("tcp", "127.0.0.1:"+port) })
-}
-
-// FreeUDP returns a UDP port of host ("127.0.0.1", "::1") for network
-// ("udp4", "udp6") that nothing is bound to now, below the system's
-// ephemeral range.
-func FreeUDP(network, host string) (int, error) {
-	return free(func(port string) (io.Closer, error) { return net.ListenPacket(network, net.JoinHostPort(host, port)) })
-}
-
-// free returns the first port, from next on, that listen can take.
-func free(listen func(port string) (io.Closer, error)) (int, error) {
 	span := ephemeralLow() - lowest
 	for range 200 {
 		port := lowest + int(next.Add(1)%int64(span))
-		l, err := listen(strconv.Itoa(port))
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 		if err != nil {
 			continue
 		}
-		l.Close()
+		ln.Close()
 		return port, nil
 	}
 	return 0, errors.New("testport: no free port below the ephemeral range")

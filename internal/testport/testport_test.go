@@ -46,19 +46,3 @@ func TestFreeSkipsAPortInUse(t *testing.T) {
 		t.Fatalf("Free gave %d (%v) while it was in use", next, err)
 	}
 }
-
-// FreeUDP gives a UDP port below the ephemeral range that can be bound.
-func TestFreeUDP(t *testing.T) {
-	port, err := FreeUDP("udp4", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if port < lowest || port >= ephemeralLow() {
-		t.Fatalf("port %d is outside [%d, %d)", port, lowest, ephemeralLow())
-	}
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:"+strconv.Itoa(port))
-	if err != nil {
-		t.Fatalf("binding the port given: %v", err)
-	}
-	pc.Close()
-}
