@@ -10,7 +10,6 @@ import (
 
 	"github.com/effeeea0/nodeipc"
 	"github.com/effeeea0/nodeipc/internal/testcert"
-	"github.com/effeeea0/nodeipc/internal/testport"
 )
 
 // A server and a client exchange a message over a local socket (a Unix
@@ -464,11 +463,12 @@ func Example_sync() {
 	// hello got answer 9
 }
 
-// freePort returns a loopback port to listen on by number (see testport).
+// freePort returns a TCP port free at the moment on 127.0.0.1.
 func freePort() int {
-	port, err := testport.Free()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		log.Fatal(err)
 	}
-	return port
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/effeeea0/nodeipc"
-	"github.com/effeeea0/nodeipc/internal/testport"
 )
 
 var networks = []string{"unix", "tcp"}
@@ -52,14 +51,14 @@ func (e endpoint) opts(lib int, role string, extra map[string]any) map[string]an
 	return o
 }
 
-// freePort returns a loopback port to listen on by number (see testport).
 func freePort(t testing.TB) int {
 	t.Helper()
-	port, err := testport.Free()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return port
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func goConfig() *nodeipc.Config {
