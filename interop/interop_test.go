@@ -105,6 +105,22 @@ func startGoServer(t *testing.T, ep endpoint, setup func(*nodeipc.Server)) *node
 	return startServerWith(t, ep.network, ep.addr, goConfig(), setup)
 }
 
+// listenGo starts a Go server on network, at a fresh socket path or at a
+// port the system picks on loopback (so that no other connection can take
+// it first), and returns it with its endpoint.
+func listenGo(t *testing.T, network string, cfg *nodeipc.Config, setup func(*nodeipc.Server)) (*nodeipc.Server, endpoint) {
+	t.Helper()
+	ep := endpoint{network: "tcp", addr: "127.0.0.1:0"}
+	if network == "unix" {
+		ep = newEndpoint(t, network)
+	}
+	srv := startServerWith(t, ep.network, ep.addr, cfg, setup)
+	if network == "tcp" {
+		ep.addr = srv.Addr().String()
+	}
+	return srv, ep
+}
+
 func startGoClient(t *testing.T, ep endpoint, setup func(*nodeipc.Client)) (*nodeipc.Client, chan struct{}) {
 	t.Helper()
 	return startClientWith(t, ep.network, ep.addr, goConfig(), setup)
@@ -162,10 +178,9 @@ func startClientWith(t *testing.T, network, addr string, cfg *nodeipc.Config, se
 // two clients, socket.disconnected when one leaves.
 func TestGoServerWithNodeIPCClients(t *testing.T) {
 	forEach(t, func(t *testing.T, lib int, network string) {
-		ep := newEndpoint(t, network)
 		got := make(chan *nodeipc.Message, 16)
 		gone := make(chan struct{}, 4)
-		srv := startGoServer(t, ep, func(s *nodeipc.Server) {
+		srv, ep := listenGo(t, network, goConfig(), func(s *nodeipc.Server) {
 			s.On("message", func(m *nodeipc.Message) {
 				got <- m
 				if err := s.Emit(m.Socket, "reply", m.Data); err != nil {

@@ -95,27 +95,16 @@ func TestRawBuffersWithNodeIPC(t *testing.T) {
 		want := append(append([]byte{}, rawPayload...), strBytes...)
 
 		t.Run("go server", func(t *testing.T) {
-			ep := newEndpoint(t, network)
 			in := &byteSink{}
 			socks := make(chan *nodeipc.Socket, 1)
-			srv, err := nodeipc.NewServer(ep.network, ep.addr, rawGoConfig(enc))
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv.On("data", in.add)
-			srv.On("connect", func(m *nodeipc.Message) {
-				select {
-				case socks <- m.Socket:
-				default:
-				}
-			})
-			if err := srv.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				_ = srv.Shutdown(ctx)
+			srv, ep := listenGo(t, network, rawGoConfig(enc), func(srv *nodeipc.Server) {
+				srv.On("data", in.add)
+				srv.On("connect", func(m *nodeipc.Message) {
+					select {
+					case socks <- m.Socket:
+					default:
+					}
+				})
 			})
 			p := startPeer(t, ep.opts(lib, "client", map[string]any{"config": rawNodeConfig(lib)}))
 			p.expect("connect")

@@ -41,22 +41,6 @@ func (e event) counter(name string) int {
 	return int(v)
 }
 
-// listenGo starts a Go server on network, at a fresh socket path or at a
-// port the system picks on loopback (so that no other connection can take
-// it first), and returns it with its endpoint.
-func listenGo(t *testing.T, network string, cfg *nodeipc.Config, setup func(*nodeipc.Server)) (*nodeipc.Server, endpoint) {
-	t.Helper()
-	ep := endpoint{network: "tcp", addr: "127.0.0.1:0"}
-	if network == "unix" {
-		ep = newEndpoint(t, network)
-	}
-	srv := startServerWith(t, ep.network, ep.addr, cfg, setup)
-	if network == "tcp" {
-		ep.addr = srv.Addr().String()
-	}
-	return srv, ep
-}
-
 // goResponder holds the request handlers a Go endpoint registers for the
 // node peer's requests: echo (the data back), coded (an error with the code
 // E_GO), plain (an error without a code), hold (answers once released).
