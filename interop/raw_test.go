@@ -97,9 +97,9 @@ func TestRawBuffersWithNodeIPC(t *testing.T) {
 		t.Run("go server", func(t *testing.T) {
 			in := &byteSink{}
 			socks := make(chan *nodeipc.Socket, 1)
-			srv, ep := listenGo(t, network, rawGoConfig(enc), func(srv *nodeipc.Server) {
-				srv.On("data", in.add)
-				srv.On("connect", func(m *nodeipc.Message) {
+			srv, ep := listenGo(t, network, rawGoConfig(enc), func(s *nodeipc.Server) {
+				s.On("data", in.add)
+				s.On("connect", func(m *nodeipc.Message) {
 					select {
 					case socks <- m.Socket:
 					default:
