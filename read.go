@@ -153,7 +153,7 @@ func (c *conn) frames(sp *wire.Splitter, n int, deliver deliverFunc, refuse func
 		}
 		deliver(typ, data, sp.Owned())
 		if *batching {
-			if c.inBatch++; c.inBatch == batchFrames {
+			if c.inBatch++; c.inBatch >= batchFrames || (c.woke && c.inBatch >= batchFramesWoke) {
 				// What the batch queued so far goes now, so that the
 				// peer works on it while the rest is dispatched.
 				c.yieldToRequesters()

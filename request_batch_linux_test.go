@@ -5,10 +5,14 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/effeeea0/nodeipc"
 )
 
 // writeCalls returns how many write system calls the process has made so
@@ -81,6 +85,62 @@ func TestRequestsFromManyGoroutinesShareWrites(t *testing.T) {
 			t.Logf("%d write calls for %d round trips (%.2f each)", writes, goroutines*each, perRequest)
 			if perRequest > 0.6 {
 				t.Fatalf("%d write calls for %d round trips (%.2f each): requests went out one write each", writes, goroutines*each, perRequest)
+			}
+		})
+	}
+}
+
+// TestReadOfManyFramesAnsweredInTwoWrites: a read that brings 64 frames has
+// the replies its handlers emit written every 32 frames, so that the peer
+// starts on the first half while the second is dispatched, yet in few
+// writes: two, not one per frame (or per 16 frames). It counts the write
+// system calls of the process for each round (the raw client's one write of
+// 64 frames, and the server's), and takes the median round, since a round
+// now and then can take longer than the hold allows (a slow handler under
+// the race detector) and be written in more.
+func TestReadOfManyFramesAnsweredInTwoWrites(t *testing.T) {
+	if writeCalls() < 0 {
+		t.Skip("no /proc/self/io here")
+	}
+	for _, transport := range []string{"unix", "tcp"} {
+		t.Run(transport, func(t *testing.T) {
+			_, addr := startServer(t, transport, nil, func(s *nodeipc.Server) {
+				s.On("ping", func(m *nodeipc.Message) { _ = s.Emit(m.Socket, "pong", m.Data) })
+			})
+			conn := dialRaw(t, transport, addr)
+			defer conn.Close()
+			const frames, rounds = 64, 31
+			var batch []byte
+			for i := range frames {
+				batch = fmt.Appendf(batch, `{"type":"ping","data":{"seq":%d,"payload":"%s"}}`+"\f", i, strings.Repeat("x", 64))
+			}
+			buf := make([]byte, 64<<10)
+			round := func() int {
+				before := writeCalls()
+				if _, err := conn.Write(batch); err != nil {
+					t.Fatal(err)
+				}
+				if err := conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+					t.Fatal(err)
+				}
+				for got := 0; got < frames; {
+					n, err := conn.Read(buf)
+					if err != nil {
+						t.Fatalf("after %d replies: %v", got, err)
+					}
+					got += bytes.Count(buf[:n], []byte("\f"))
+				}
+				return writeCalls() - before
+			}
+			round() // warm up
+			writes := make([]int, rounds)
+			for i := range writes {
+				writes[i] = round()
+			}
+			slices.Sort(writes)
+			t.Logf("write calls per round (the client's one and the server's), sorted: %v", writes)
+			if median := writes[rounds/2]; median > 3 {
+				t.Fatalf("a read of %d frames took %d write calls at the median (the client's 1 and the server's %d); want the server's replies in 2", frames, median, median-1)
 			}
 		})
 	}
