@@ -230,9 +230,9 @@ func (c *conn) endBatch() {
 const batchFrames = 32
 
 // batchFramesWoke replaces batchFrames in a batch whose replies woke
-// requesters (Request callers): the requests they send next are held with
-// the batch's replies, and go out sooner, while the rest is dispatched,
-// when the batch is written more often.
+// Request callers. Before each write of a batch the woken callers run
+// (yieldToRequesters), and the requests they send then go out in that
+// write; writing such a batch more often sends their requests sooner.
 const batchFramesWoke = 16
 
 // maxHold bounds how long a frame queued while the reader dispatches a
